@@ -1,0 +1,162 @@
+"""What every bus master offers the runner: start -> BusInfo, alive, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import psutil
+
+from fuzz.lifecycle import child_preexec, janitor
+
+STOP_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class BusInfo:
+    kind: str
+    address: str  # D-Bus address clients connect to
+    socket_path: str | None
+    pid: int  # the process the rig started
+    version: str
+    log_path: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class BusMaster(ABC):
+    """One bus process tree living in its own private directory.
+
+    `workdir` is owned by the caller (a lifecycle.private_dir) and holds the socket and config;
+    `log_path` is where the bus's stderr and log go, outside workdir so it survives teardown.
+    """
+
+    kind: str = "bus"
+
+    def __init__(self, workdir: str, log_path: str, open_to_all_uids: bool = False):
+        self.workdir = workdir
+        self.log_path = log_path
+        self.open_to_all_uids = open_to_all_uids
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.info: BusInfo | None = None
+
+    @abstractmethod
+    def start(self) -> BusInfo:
+        """Start the bus; return once clients can connect. Raises BusStartError."""
+
+    def _spawn(self, argv: list[str], *, pass_fds: tuple[int, ...] = (),
+               stdout: int | None = None, env: dict[str, str] | None = None,
+               shell: bool = False) -> subprocess.Popen[bytes]:
+        log = open(self.log_path, "ab")
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else log,
+                stderr=log, pass_fds=pass_fds, env=env, shell=shell,
+                preexec_fn=child_preexec, start_new_session=True, cwd=self.workdir)
+        finally:
+            log.close()
+        self.proc = proc
+        janitor().watch_group(proc.pid)
+        return proc
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def returncode(self) -> int | None:
+        """Exit status as Popen reports it (negative = killed by that signal)."""
+        return None if self.proc is None else self.proc.poll()
+
+    def pids(self) -> list[int]:
+        """The bus process and its descendants (a --bus-cmd wrapper may fork)."""
+        if not self.alive():
+            return []
+        assert self.proc is not None
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root.pid] + [c.pid for c in root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the bus process itself (not its group): a fault, not a teardown."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, SIGKILL it after a grace period, reap."""
+        proc = self.proc
+        if proc is None:
+            return
+        self._before_stop()
+        pgid = proc.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever the leader left behind (or the leader itself if it ignored SIGTERM) goes now.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        janitor().forget_group(pgid)
+        self._after_stop()
+
+    def _before_stop(self) -> None:
+        """Hook for masters that hold extra resources (controller sockets, log readers)."""
+
+    def _after_stop(self) -> None:
+        """Hook run once the process group is gone."""
+
+    def log_tail(self, max_bytes: int = 4000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - max_bytes))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _open_socket_to_all(self, socket_path: str) -> None:
+        """Let clients running as other uids reach the socket (hostile-client scenarios)."""
+        if self.open_to_all_uids:
+            os.chmod(self.workdir, 0o755)
+            os.chmod(socket_path, 0o666)
+
+
+def program_version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = out.stdout.decode(errors="replace").strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def read_address_line(proc: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """The first line the bus prints on stdout, or None on EOF, exit or timeout."""
+    import selectors
+    import time
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return None
+            buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace").strip()

@@ -1,0 +1,161 @@
+"""dbus-broker in standalone "direct mode": the rig is its controller.
+
+The broker gets one end of a socketpair as --controller; over the other end the rig is a
+peer-to-peer D-Bus client (no Hello) and hands it a listening socket with AddListener. The
+broker exits when the controller connection closes, so the rig's death takes it down too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+
+from jeepney import HeaderFields, MessageType
+from jeepney.auth import BEGIN, Authenticator
+from jeepney.io.blocking import DBusConnection, DBusConnectionBase
+from jeepney.low_level import Message
+from jeepney.wrappers import new_header
+
+from fuzz.bus.base import BusInfo, BusMaster, program_version
+from fuzz.errors import BusStartError
+
+CONTROLLER_TIMEOUT_S = 10.0
+BROKER_QUOTAS = ("max_bytes", "max_fds", "max_matches", "max_objects")
+QUOTA_MAX = 2**32 - 1  # the broker truncates larger values to unsigned int
+
+_BATCH_SIG = "(bta(btbs)a(btssssuutt)a(btssssuutt))"
+POLICY_SIGNATURE = f"(a(u{_BATCH_SIG})a(buu{_BATCH_SIG})a(ss)bs)"
+_ANY_UID = 0xFFFFFFFF
+
+
+def allow_all_policy() -> tuple:
+    """Everyone may connect, own any name, send and receive anything."""
+    rule = (True, 1, "", "", "", "", 0, 0, 0, 2**64 - 1)
+    batch = (True, 1, [(True, 1, True, "")], [rule], [rule])
+    return ([(_ANY_UID, batch)], [], [], False, "session")
+
+
+class _PeerConnection(DBusConnection):
+    """A jeepney connection to a peer, not a bus: it must not say Hello."""
+
+    def __init__(self, sock: socket.socket):
+        DBusConnectionBase.__init__(self, sock, enable_fds=True)
+        from jeepney.io.common import MessageFilters
+        self._filters = MessageFilters()
+
+
+def _authenticate(sock: socket.socket) -> None:
+    sock.settimeout(CONTROLLER_TIMEOUT_S)
+    sock.sendall(b"\0")
+    auth = Authenticator(enable_fds=True, inc_null_byte=False)
+    for request in auth:
+        sock.sendall(request)
+        data = sock.recv(1024)
+        if not data:
+            raise ConnectionError("broker closed the controller during authentication")
+        auth.feed(data)
+    sock.sendall(BEGIN)
+    sock.settimeout(None)
+
+
+class DbusBroker(BusMaster):
+    kind = "dbus-broker"
+
+    def __init__(self, workdir: str, log_path: str, *, quotas: dict[str, int] | None = None,
+                 policy: tuple | None = None, binary: str = "dbus-broker",
+                 open_to_all_uids: bool = False):
+        super().__init__(workdir, log_path, open_to_all_uids)
+        self.quotas = dict(quotas or {})
+        self.policy = policy if policy is not None else allow_all_policy()
+        self.binary = binary
+        self.controller: _PeerConnection | None = None
+        self._listener: socket.socket | None = None
+        self._log_reader: threading.Thread | None = None
+
+    def start(self) -> BusInfo:
+        socket_path = os.path.join(self.workdir, "bus.sock")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        log_ours, log_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv = [self.binary, "--controller", str(theirs.fileno()),
+                "--machine-id", uuid.uuid4().hex, "--log", str(log_theirs.fileno())]
+        for name in BROKER_QUOTAS:
+            if name in self.quotas:
+                argv += ["--" + name.replace("_", "-"), str(self.quotas[name])]
+        try:
+            proc = self._spawn(argv, pass_fds=(theirs.fileno(), log_theirs.fileno()))
+        except OSError as e:
+            for s in (ours, theirs, log_ours, log_theirs):
+                s.close()
+            raise BusStartError(f"cannot start {self.binary}: {e}", "") from e
+        theirs.close()
+        log_theirs.close()
+        self._log_reader = threading.Thread(
+            target=_copy_log, args=(log_ours, self.log_path), daemon=True,
+            name="broker-log")
+        self._log_reader.start()
+        try:
+            _authenticate(ours)
+            self.controller = _PeerConnection(ours)
+            self._add_listener(socket_path)
+        except (OSError, ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
+            ours.close()
+            self.stop()
+            raise BusStartError(f"dbus-broker controller setup failed: {e}",
+                                self.log_tail()) from e
+        self._open_socket_to_all(socket_path)
+        self.info = BusInfo(kind=self.kind, address=f"unix:path={socket_path}",
+                            socket_path=socket_path, pid=proc.pid,
+                            version=program_version([self.binary, "--version"]),
+                            log_path=self.log_path)
+        return self.info
+
+    def _add_listener(self, socket_path: str) -> None:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(socket_path)
+        listener.listen(256)
+        # A blocking listener wedges the broker in accept4 (only SIGKILL stops it then).
+        listener.setblocking(False)
+        self._listener = listener
+        assert self.controller is not None
+        # A peer-to-peer call has no destination, which jeepney's new_method_call insists on.
+        header = new_header(MessageType.method_call)
+        header.fields.update({
+            HeaderFields.path: "/org/bus1/DBus/Broker",
+            HeaderFields.interface: "org.bus1.DBus.Broker",
+            HeaderFields.member: "AddListener",
+            HeaderFields.signature: "ohv",
+        })
+        call = Message(header, ("/org/bus1/DBus/Listener/0", os.dup(listener.fileno()),
+                                (POLICY_SIGNATURE, self.policy)))
+        reply: Message = self.controller.send_and_get_reply(call, timeout=CONTROLLER_TIMEOUT_S)
+        if reply.header.message_type == MessageType.error:
+            raise RuntimeError(f"AddListener refused: {reply.header.fields} {reply.body}")
+
+    def _before_stop(self) -> None:
+        # Closing the controller is the broker's own "please exit".
+        if self.controller is not None:
+            self.controller.close()
+            self.controller = None
+
+    def _after_stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._log_reader is not None:
+            self._log_reader.join(timeout=2.0)
+            self._log_reader = None
+
+
+def _copy_log(sock: socket.socket, log_path: str) -> None:
+    with sock, open(log_path, "ab") as out:
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            out.write(chunk)
+            out.flush()

@@ -1,0 +1,85 @@
+"""A private dbus-daemon with a config generated from the scenario."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from xml.sax.saxutils import escape
+
+from fuzz.bus.base import BusInfo, BusMaster, program_version, read_address_line
+from fuzz.errors import BusStartError
+
+START_TIMEOUT_S = 10.0
+
+# Every <limit> name dbus-daemon 1.14 accepts (bus/config-parser.c set_limit()).
+DAEMON_LIMITS = frozenset({
+    "max_incoming_bytes", "max_incoming_unix_fds", "max_outgoing_bytes",
+    "max_outgoing_unix_fds", "max_message_size", "max_message_unix_fds",
+    "service_start_timeout", "auth_timeout", "pending_fd_timeout",
+    "max_completed_connections", "max_incomplete_connections", "max_connections_per_user",
+    "max_pending_service_starts", "max_names_per_connection",
+    "max_match_rules_per_connection", "max_replies_per_connection", "reply_timeout",
+    "max_containers", "max_containers_per_user", "max_container_metadata_bytes",
+    "max_connections_per_container",
+})
+
+
+def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | None) -> str:
+    """The busconfig XML: one private listener, EXTERNAL auth, a policy, the limits."""
+    policy = policy_xml if policy_xml is not None else (
+        '  <policy context="default">\n'
+        '    <allow user="*"/>\n'
+        '    <allow send_destination="*" eavesdrop="true"/>\n'
+        '    <allow eavesdrop="true"/>\n'
+        '    <allow own="*"/>\n'
+        '  </policy>\n')
+    limit_lines = "".join(
+        f'  <limit name="{escape(name)}">{int(value)}</limit>\n'
+        for name, value in sorted(limits.items()))
+    return (
+        '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"\n'
+        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+        "<busconfig>\n"
+        f"  <listen>unix:path={escape(socket_path)}</listen>\n"
+        "  <auth>EXTERNAL</auth>\n"
+        f"{policy}{limit_lines}"
+        "</busconfig>\n")
+
+
+class DbusDaemon(BusMaster):
+    kind = "dbus-daemon"
+
+    def __init__(self, workdir: str, log_path: str, *, limits: dict[str, int] | None = None,
+                 policy_xml: str | None = None, binary: str = "dbus-daemon",
+                 open_to_all_uids: bool = False):
+        super().__init__(workdir, log_path, open_to_all_uids)
+        self.limits = dict(limits or {})
+        self.policy_xml = policy_xml
+        self.binary = binary
+
+    def start(self) -> BusInfo:
+        socket_path = os.path.join(self.workdir, "bus.sock")
+        config_path = os.path.join(self.workdir, "bus.conf")
+        with open(config_path, "w") as f:
+            f.write(daemon_config(socket_path, self.limits, self.policy_xml))
+        argv = [self.binary, f"--config-file={config_path}", "--nofork", "--nopidfile",
+                "--nosyslog", "--print-address=1"]
+        try:
+            proc = self._spawn(argv, stdout=subprocess.PIPE)
+        except OSError as e:
+            raise BusStartError(f"cannot start {self.binary}: {e}", "") from e
+        address = read_address_line(proc, START_TIMEOUT_S)
+        if not address:
+            self.stop()
+            raise BusStartError(
+                f"dbus-daemon did not print its address (exit status {proc.returncode})",
+                self.log_tail())
+        self._open_socket_to_all(socket_path)
+        self.info = BusInfo(kind=self.kind, address=address, socket_path=socket_path,
+                            pid=proc.pid, version=program_version([self.binary, "--version"]),
+                            log_path=self.log_path, extra={"config": config_path})
+        return self.info
+
+    def _after_stop(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -1,0 +1,44 @@
+"""Choose and build the bus master a run asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fuzz.bus.base import BusMaster
+from fuzz.bus.broker import DbusBroker
+from fuzz.bus.command import CommandBus
+from fuzz.bus.daemon import DbusDaemon
+from fuzz.errors import InputError
+
+BUS_KINDS = ("dbus-daemon", "dbus-broker")
+
+
+@dataclass(frozen=True)
+class BusChoice:
+    """Either a built-in kind or a user command (exactly one is set)."""
+
+    kind: str | None = None
+    command: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.kind else f"command({self.command})"
+
+    def cli_args(self) -> str:
+        """How to ask for this bus again on the command line (for reproduce lines)."""
+        import shlex
+        return f"--bus {self.kind}" if self.kind else f"--bus-cmd {shlex.quote(self.command or '')}"
+
+
+def make_bus(choice: BusChoice, workdir: str, log_path: str, *, daemon_limits: dict[str, int],
+             broker_quotas: dict[str, int], open_to_all_uids: bool) -> BusMaster:
+    if choice.command:
+        return CommandBus(workdir, log_path, choice.command, open_to_all_uids)
+    if choice.kind == "dbus-daemon":
+        return DbusDaemon(workdir, log_path, limits=daemon_limits,
+                          open_to_all_uids=open_to_all_uids)
+    if choice.kind == "dbus-broker":
+        return DbusBroker(workdir, log_path, quotas=broker_quotas,
+                          open_to_all_uids=open_to_all_uids)
+    raise InputError(f"unknown bus {choice.kind!r}; choose one of {', '.join(BUS_KINDS)}"
+                     " or give --bus-cmd")

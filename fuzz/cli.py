@@ -1,0 +1,127 @@
+"""Command line: `busrig run SCENARIO.toml --bus dbus-daemon [--seed N] [--out DIR]`.
+
+Exit codes for every command: 0 ran and found nothing, 1 ran and found something, 2 usage or
+input error, 3 the rig itself failed. Errors become exit codes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from typing import Any, Sequence
+
+from fuzz.bus import BusChoice
+from fuzz.bus.factory import BUS_KINDS
+from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, EXIT_INPUT, EXIT_RIG, InputError, RigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
+        self.print_usage(sys.stderr)
+        raise InputError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="busrig", description="Robustness and abuse fuzzing rig for D-Bus buses.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="run one scenario and judge its history")
+    run.add_argument("scenario", help="scenario file (TOML)")
+    add_bus_arguments(run)
+    run.add_argument("--seed", type=int, default=None,
+                     help="seed for every random choice (default: random, printed)")
+    run.add_argument("--out", default=None,
+                     help="output directory (default: runs/<scenario>-<seed>)")
+    run.add_argument("--quiet", action="store_true", help="print only the final verdict")
+    return parser
+
+
+def add_bus_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--bus", choices=BUS_KINDS,
+                       help="bus to start privately (default: the scenario's bus.kind)")
+    group.add_argument("--bus-cmd", metavar="CMD",
+                       help="command that prints a D-Bus address as its first stdout line and"
+                            " serves until SIGTERM; BUSRIG_DIR names a private dir for it")
+
+
+def bus_choice(args: argparse.Namespace, scenario_kind: str | None) -> BusChoice:
+    if args.bus_cmd:
+        return BusChoice(command=args.bus_cmd)
+    kind = args.bus or scenario_kind
+    if not kind:
+        raise InputError("no bus chosen: give --bus dbus-daemon|dbus-broker or --bus-cmd CMD,"
+                         " or set [bus] kind in the scenario")
+    return BusChoice(kind=kind)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fuzz.engine.runner import Runner
+    from fuzz.engine.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    choice = bus_choice(args, scenario.bus.kind)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    out = args.out or os.path.join("runs", f"{scenario.name}-{seed}")
+    say = (lambda *_: None) if args.quiet else print_progress
+    say("start", {"scenario": scenario.path, "bus": choice.label, "seed": seed, "out": out})
+    result = Runner(scenario, choice, seed, out, progress=say).run()
+    print_verdict(result, choice, args.scenario)
+    if result.error is not None:
+        raise result.error
+    return EXIT_FOUND if result.findings else EXIT_CLEAN
+
+
+def print_progress(what: str, info: dict[str, Any]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    if what == "tick":
+        ops = " ".join(f"{k}={v}" for k, v in sorted(info["by_op"].items()))
+        line = f"t={info['elapsed']:.1f}s invokes={info['invokes']} {ops}"
+    else:
+        line = " ".join(f"{k}={v}" for k, v in info.items())
+    print(f"[{stamp}] {what}: {line}", flush=True)
+
+
+def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
+    s = result.summary
+    calls, bus = s["calls"], s["bus"]
+    lat = calls["latency_us"]
+    print(f"history: {s['events']} events -> {os.path.join(result.out_dir, 'history.jsonl')}")
+    print(f"calls ok: {calls['ok']}  round trips/s: {calls['round_trips_per_s']}  latency us"
+          f" p50/p99/max: {lat['p50']}/{lat['p99']}/{lat['max']}")
+    print(f"signals emitted: {s['signals']['emitted']}  received: {s['signals']['received']}")
+    print(f"bus ctx switches: {bus['ctx_switches']}  per round trip: {bus['ctx_switches_per_rt']}"
+          f"  per message: {bus['ctx_switches_per_message']}")
+    for f in result.findings:
+        print(f"FINDING [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
+    if result.findings:
+        print(f"reproduce: python rig.py run {scenario_path} {choice.cli_args()}"
+              f" --seed {s['seed']}")
+    print("verdict: " + ("found something" if result.findings else "nothing found"))
+
+
+COMMANDS = {"run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except InputError as e:
+        print(f"busrig: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("busrig: interrupted", file=sys.stderr)
+        return EXIT_RIG
+    except RigError as e:
+        print(f"busrig: {e}", file=sys.stderr)
+        return e.exit_code
+    finally:
+        from fuzz.lifecycle import shutdown_janitor
+        shutdown_janitor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The body of every client process: set up, connect, run the role, record everything.
+
+Runs in a child of the multiprocessing fork server (imports already warm, so a spawn costs a
+fork, not an interpreter start). A client dies with the rig, lives in its own process group (so
+a Ctrl-C at the terminal reaches only the rig, which then stops clients in order), optionally
+drops to another uid, and turns SIGTERM into a polite stop.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from jeepney import HeaderFields, MessageType
+from jeepney.io.blocking import DBusConnection, open_dbus_connection
+from jeepney.low_level import Message
+
+from fuzz.clients.journal import Journal
+from fuzz.engine.scenario import ClientGroup
+from fuzz.lifecycle import die_with_parent
+
+AUTH_TIMEOUT_S = 5.0
+POLL_S = 0.1  # how often a blocked client looks at its stop flag
+EXIT_AGENT_ERROR = 70
+
+# Errors that mean "the bus went away", not "the client is broken".
+DISCONNECTED = (ConnectionError, BrokenPipeError, OSError, EOFError)
+
+
+class StopFlag:
+    def __init__(self) -> None:
+        self.set = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        self.set = True
+
+
+@dataclass
+class Context:
+    id: str
+    group: ClientGroup
+    seed: int
+    journal: Journal
+    stop: StopFlag
+    conn: DBusConnection
+
+
+def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
+               journal_path: str) -> None:
+    die_with_parent()
+    os.setpgid(0, 0)
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    journal = Journal(journal_path, instance_id)
+    code = 0
+    try:
+        if group.uid is not None and group.uid != os.geteuid():
+            _drop_to(group.uid)
+        journal.write("invoke", "connect", uid=os.geteuid())
+        try:
+            conn = open_dbus_connection(address, auth_timeout=AUTH_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - any failure to connect is an outcome to record
+            journal.write("fail", "connect", error=type(e).__name__, message=str(e))
+            return
+        journal.write("ok", "connect", unique_name=conn.unique_name)
+        ctx = Context(instance_id, group, seed, journal, stop, conn)
+        try:
+            ROLES[group.role](ctx)
+        except DISCONNECTED as e:
+            journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
+        finally:
+            conn.close()
+    except Exception:  # noqa: BLE001 - a bug in the agent must show up in the history
+        journal.write("info", "agent-error", traceback=traceback.format_exc())
+        code = EXIT_AGENT_ERROR
+    finally:
+        journal.write("info", "exit", code=code)
+        journal.close()
+    os._exit(code)
+
+
+def _drop_to(uid: int) -> None:
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        gid = uid
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def reply_serial(msg: Message) -> int | None:
+    return msg.header.fields.get(HeaderFields.reply_serial)
+
+
+def error_name(msg: Message) -> str | None:
+    if msg.header.message_type == MessageType.error:
+        return msg.header.fields.get(HeaderFields.error_name, "?")
+    return None
+
+
+def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -> None:
+    """A GetId round trip to the bus driver, recorded as `op`.
+
+    The bus answers in order on each connection, so when the reply arrives everything the bus
+    routed to us (or read from us) earlier has been handled: a barrier.
+    """
+    from jeepney.bus_messages import message_bus
+    serial = next(ctx.conn.outgoing_serial)
+    ctx.journal.write("invoke", op, serial=serial)
+    ctx.conn.send(message_bus.GetId(), serial=serial)
+    while True:
+        msg = ctx.conn.receive(timeout=10.0)
+        if reply_serial(msg) == serial:
+            err = error_name(msg)
+            if err:
+                ctx.journal.write("fail", op, serial=serial, error=err)
+            else:
+                ctx.journal.write("ok", op, serial=serial)
+            return
+        on_other(msg)
+
+
+def _roles() -> dict[str, Callable[[Context], None]]:
+    from fuzz.clients import caller, emitter, listener, service
+    return {"caller": caller.run, "service": service.run, "emitter": emitter.run,
+            "listener": listener.run}
+
+
+ROLES = _roles()

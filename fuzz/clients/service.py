@@ -1,0 +1,45 @@
+"""Service: owns a well-known name and answers Echo calls (optionally slowly, or never)."""
+
+from __future__ import annotations
+
+import time
+
+from jeepney import HeaderFields, MessageType, new_error, new_method_return
+from jeepney.bus_messages import message_bus
+
+from fuzz.clients.agent import POLL_S, Context, error_name
+from fuzz.clients.protocol import ECHO, REPLY_SIGNATURE, TEST_INTERFACE
+
+
+def run(ctx: Context) -> None:
+    g, journal, conn = ctx.group, ctx.journal, ctx.conn
+    journal.write("invoke", "request-name", name=g.bus_name)
+    reply = conn.send_and_get_reply(message_bus.RequestName(g.bus_name), timeout=10.0)
+    err = error_name(reply)
+    if err:
+        journal.write("fail", "request-name", name=g.bus_name, error=err)
+        return
+    journal.write("ok", "request-name", name=g.bus_name, result=reply.body[0])
+    journal.write("info", "ready")
+    while not ctx.stop.set:
+        try:
+            msg = conn.receive(timeout=POLL_S)
+        except TimeoutError:
+            continue
+        if msg.header.message_type != MessageType.method_call:
+            continue
+        fields = msg.header.fields
+        sender = fields.get(HeaderFields.sender)
+        if fields.get(HeaderFields.interface) != TEST_INTERFACE or fields.get(HeaderFields.member) != ECHO:
+            conn.send(new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod"))
+            continue
+        seq, caller_id, _payload = msg.body
+        if g.silent:
+            journal.write("ok", "serve", seq=seq, caller=caller_id, sender=sender,
+                          serial=msg.header.serial, answered=False)
+            continue
+        if g.delay:
+            time.sleep(g.delay)
+        conn.send(new_method_return(msg, REPLY_SIGNATURE, (seq, caller_id)))
+        journal.write("ok", "serve", seq=seq, caller=caller_id, sender=sender,
+                      serial=msg.header.serial, answered=True)

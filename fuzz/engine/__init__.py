@@ -1,0 +1,1 @@
+"""Scenario model, seeded planning, the runner and the history it records."""

@@ -1,0 +1,147 @@
+"""The history: every journal of a run merged into one time-ordered list of events.
+
+Schema (one JSON object per line of OUT/history.jsonl; docs/history.md has the full list):
+  index    position in the merged history (evidence references point here)
+  time     CLOCK_MONOTONIC nanoseconds since the run's start
+  process  who recorded it: a client instance id ("caller.0"), "rig" or "nemesis"
+  type     invoke | ok | fail | info, with Jepsen's meaning: an operation starts with
+           `invoke` and ends with exactly one `ok` (it happened), `fail` (it certainly did not)
+           or `info` (unknown: timeout, peer or process gone). Observations such as a received
+           signal are a lone `ok`; lifecycle notes are a lone `info`.
+  op       the operation (call, emit, recv, connect, kill, bus-exit, ...)
+  ...      op fields (seq, serial, error, latency_ns, ...)
+
+When a process ends with operations still open, the merge closes each with a synthetic `info`
+(`synthetic: true`), as Jepsen does for crashed processes: their outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+EVENT_TYPES = ("invoke", "ok", "fail", "info")
+COMPLETIONS = ("ok", "fail", "info")
+# Lone events: observations and lifecycle notes that never have an invoke.
+LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exit",
+                      "disconnect", "agent-error", "bus-exit", "bus-stop",
+                      "client-start", "client-exit", "traffic-start", "traffic-end",
+                      "abort", "skip"})
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    time: int
+    process: str
+    type: str
+    op: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "time": self.time, "process": self.process,
+                "type": self.type, "op": self.op, **self.data}
+
+    @staticmethod
+    def from_json(obj: dict[str, Any]) -> "Event":
+        core = {"index", "time", "process", "type", "op"}
+        return Event(index=obj.get("index", -1), time=obj["time"], process=obj["process"],
+                     type=obj["type"], op=obj["op"],
+                     data={k: v for k, v in obj.items() if k not in core})
+
+
+@dataclass
+class MergeStats:
+    journals: int = 0
+    events: int = 0
+    bad_lines: int = 0
+    synthesized: int = 0
+
+
+def op_key(event_op: str, data: dict[str, Any]) -> Any:
+    """What ties a completion to its invoke within one process and op."""
+    for key in ("seq", "serial", "target", "name", "rule"):
+        if key in data:
+            return data[key]
+    return None
+
+
+def read_journal(path: str, stats: MergeStats) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                stats.bad_lines += 1  # e.g. a line cut short by SIGKILL
+                continue
+            if not isinstance(obj, dict) or not {"time", "process", "type", "op"} <= obj.keys():
+                stats.bad_lines += 1
+                continue
+            yield obj
+
+
+def merge_journals(journal_dir: str, t0: int) -> tuple[list[Event], MergeStats]:
+    stats = MergeStats()
+    raw: list[dict[str, Any]] = []
+    for path in sorted(glob.glob(os.path.join(journal_dir, "*.jsonl"))):
+        stats.journals += 1
+        raw.extend(read_journal(path, stats))
+    raw.sort(key=lambda o: o["time"])  # stable: one process's same-time events keep order
+    closed = close_open_operations(raw)
+    stats.synthesized = len(closed) - len(raw)
+    events = []
+    for i, obj in enumerate(closed):
+        obj = dict(obj, time=obj["time"] - t0)
+        events.append(Event.from_json(dict(obj, index=i)))
+    stats.events = len(events)
+    return events, stats
+
+
+def close_open_operations(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every invoke left open when its process ended a synthetic `info` completion."""
+    out: list[dict[str, Any]] = []
+    open_ops: dict[str, dict[tuple[str, Any], dict[str, Any]]] = {}
+
+    def close_all(process: str, when: int, reason: str) -> None:
+        for (op, _key), inv in sorted(open_ops.pop(process, {}).items(),
+                                      key=lambda kv: kv[1]["time"]):
+            fields = {k: v for k, v in inv.items()
+                      if k not in ("time", "process", "type", "op")}
+            out.append({"time": when, "process": process, "type": "info", "op": op,
+                        **fields, "reason": reason, "synthetic": True})
+
+    for obj in raw:
+        process, kind, op = obj["process"], obj["type"], obj["op"]
+        fields = {k: v for k, v in obj.items() if k not in ("time", "process", "type", "op")}
+        if kind == "invoke":
+            open_ops.setdefault(process, {})[(op, op_key(op, fields))] = obj
+        elif kind in COMPLETIONS and op not in LONE_OPS:
+            open_ops.get(process, {}).pop((op, op_key(op, fields)), None)
+        out.append(obj)
+        if process != "rig" and op == "exit":
+            close_all(process, obj["time"], "process ended")
+        elif process == "rig" and op == "client-exit":
+            close_all(obj["client"], obj["time"], "process ended")
+    end = raw[-1]["time"] if raw else 0
+    for process in list(open_ops):
+        close_all(process, end, "history ended")
+    return out
+
+
+def write_history(events: Iterable[Event], path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for e in events:
+            f.write(json.dumps(e.to_json(), separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+
+
+def load_history(path: str) -> list[Event]:
+    with open(path) as f:
+        return [Event.from_json(json.loads(line)) for line in f if line.strip()]

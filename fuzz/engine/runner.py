@@ -1,0 +1,401 @@
+"""Run one scenario: start the bus and the clients, apply the schedule, record, judge.
+
+The runner is the only part with side effects on processes. It records its own decisions in two
+journals beside the clients' ("rig" for lifecycle, "nemesis" for scheduled faults), merges all
+of them into OUT/history.jsonl at the end and hands the history to the oracles. Whatever goes
+wrong (a bus that dies, Ctrl-C, SIGTERM, an exception in the rig), the `finally` path stops every
+process, writes the history and the summary, and only then lets the error through.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from typing import Any, Callable
+
+import psutil
+
+from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
+from fuzz.clients.journal import Journal
+from fuzz.engine import spawner
+from fuzz.engine.history import merge_journals, write_history
+from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, make_plan
+from fuzz.engine.scenario import ACTIVE_ROLES, Scenario
+from fuzz.engine.summary import summarize
+from fuzz.engine.tail import JournalTail
+from fuzz.errors import RigError
+from fuzz.lifecycle import janitor, private_dir, signals_raise
+from fuzz.oracles import Finding, judge
+
+TICK_S = 0.005
+READY_TIMEOUT_S = 10.0
+ACTIVE_STOP_GRACE_S = 8.0  # a caller may be inside a call with a 5 s timeout
+PASSIVE_STOP_GRACE_S = 10.0
+CTX_SAMPLE_EVERY_S = 0.1
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class RunResult:
+    out_dir: str
+    summary: dict[str, Any]
+    findings: list[Finding]
+    error: BaseException | None = None
+
+
+@dataclass
+class _Client:
+    instance: ClientInstance
+    process: BaseProcess
+    journal_path: str
+    ready: bool = False
+    exited: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.instance.group.role in ACTIVE_ROLES
+
+
+@dataclass
+class _Counters:
+    invokes: int = 0
+    by_op: dict[str, int] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, scenario: Scenario, bus: BusChoice, seed: int, out_dir: str,
+                 progress: Progress | None = None):
+        self.scenario = scenario
+        self.bus_choice = bus
+        self.seed = seed
+        self.out_dir = out_dir
+        self.progress = progress or (lambda _what, _info: None)
+        self.plan: Plan = make_plan(scenario, seed)
+        self.journal_dir = os.path.join(out_dir, "journals")
+        self.clients: dict[str, _Client] = {}
+        self.tail = JournalTail()
+        self.counters = _Counters()
+        self.bus: BusMaster | None = None
+        self.bus_info: BusInfo | None = None
+        self.bus_exit_recorded = False
+        self.t0 = 0
+        self.traffic_start: float | None = None
+        self.ctx_start: int | None = None
+        self.ctx_last: int | None = None
+        self.ctx_end: int | None = None
+
+    # --- entry point ---------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self._prepare_out_dir()
+        janitor()  # fork the janitor before any thread exists
+        spawner.warm_up()
+        self.t0 = time.monotonic_ns()
+        self.rig = Journal(os.path.join(self.journal_dir, "rig.jsonl"), "rig")
+        self.nemesis = Journal(os.path.join(self.journal_dir, "nemesis.jsonl"), "nemesis")
+        error: BaseException | None = None
+        try:
+            with signals_raise(), private_dir("bus") as bus_dir:
+                try:
+                    self._run_in(bus_dir)
+                except BaseException as e:  # noqa: BLE001 - recorded, then re-raised below
+                    error = e
+                    self.rig.write("info", "abort", error=type(e).__name__, message=str(e))
+                finally:
+                    self._teardown()
+        finally:
+            self.rig.close()
+            self.nemesis.close()
+        result = self._finish(error)
+        return result
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def _run_in(self, bus_dir: str) -> None:
+        sc = self.scenario
+        self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
+                            daemon_limits=sc.bus.limits, broker_quotas=sc.bus.quotas,
+                            open_to_all_uids=sc.needs_other_uids)
+        self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
+        info = self.bus.start()
+        self.bus_info = info
+        self.rig.write("ok", "bus-start", kind=info.kind, pid=info.pid, address=info.address,
+                       version=info.version)
+        self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
+                              "version": info.version})
+
+        # Services first (callers need their names), then listeners (so they miss nothing).
+        for role in ("service", "listener"):
+            started = [self._start_client(i) for i in self.plan.initial
+                       if i.group.role == role]
+            self._wait_ready(started)
+        self.traffic_start = time.monotonic()
+        self.ctx_start = self.ctx_last = self._bus_ctx_switches()
+        self.rig.write("info", "traffic-start")
+        for inst in self.plan.initial:
+            if inst.group.role in ACTIVE_ROLES:
+                self._start_client(inst)
+        self.progress("traffic", {"clients": len(self.clients)})
+        reason = self._main_loop()
+        self.rig.write("info", "traffic-end", reason=reason)
+        self.ctx_end = self._bus_ctx_switches() if self.bus.alive() else self.ctx_last
+        self.progress("traffic-end", {"reason": reason})
+
+    def _main_loop(self) -> str:
+        assert self.traffic_start is not None
+        pending = list(self.plan.actions)
+        bound = self.scenario.bound
+        next_ctx = time.monotonic() + CTX_SAMPLE_EVERY_S
+        next_progress = time.monotonic() + 1.0
+        while True:
+            now = time.monotonic()
+            elapsed = now - self.traffic_start
+            while pending and pending[0].time <= elapsed:
+                self._apply(pending.pop(0))
+            self._observe()
+            if now >= next_ctx and self.bus is not None and self.bus.alive():
+                self.ctx_last = self._bus_ctx_switches()
+                next_ctx = now + CTX_SAMPLE_EVERY_S
+            if now >= next_progress:
+                self.progress("tick", {"elapsed": elapsed, "invokes": self.counters.invokes,
+                                       "by_op": dict(self.counters.by_op)})
+                next_progress = now + 1.0
+            if elapsed >= bound.duration:
+                return "duration"
+            if bound.ops is not None and self.counters.invokes >= bound.ops:
+                return "ops"
+            if not pending and not any(c.active and not c.exited for c in self.clients.values()):
+                return "clients-done"
+            time.sleep(TICK_S)
+
+    def _apply(self, action: PlannedAction) -> None:
+        if action.skipped:
+            self.nemesis.write("info", "skip", action=action.action, target=action.target,
+                               reason=action.skipped, source=action.source)
+            return
+        self.nemesis.write("invoke", action.action, target=action.target, source=action.source)
+        result = self._do(action)
+        self.nemesis.write("info", action.action, target=action.target, source=action.source,
+                           result=result)
+        self.progress("nemesis", {"action": action.action, "target": action.target,
+                                  "result": result})
+
+    def _do(self, action: PlannedAction) -> str:
+        if action.action == "kill-bus":
+            assert self.bus is not None
+            if not self.bus.alive():
+                return "bus already gone"
+            self.bus.kill(signal.SIGKILL)
+            return "sent SIGKILL to the bus"
+        assert action.target is not None
+        if action.action == "start":
+            self._start_client(self.plan.instances[action.target])
+            return "started"
+        client = self.clients.get(action.target)
+        if client is None or client.exited:
+            return "target not running"
+        sig = signal.SIGKILL if action.action == "kill" else signal.SIGTERM
+        try:
+            os.kill(client.process.pid, sig)
+        except ProcessLookupError:
+            return "target not running"
+        return f"sent {sig.name}"
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def _start_client(self, inst: ClientInstance) -> _Client:
+        assert self.bus_info is not None
+        path = os.path.join(self.journal_dir, f"{inst.id}.jsonl")
+        open(path, "ab").close()
+        if inst.group.uid not in (None, os.geteuid()):
+            os.chown(path, inst.group.uid, -1)
+        t = time.monotonic_ns()
+        try:
+            proc = spawner.spawn_client(inst, self.bus_info.address, path)
+        except OSError as e:
+            raise RigError(f"cannot start client {inst.id}: {e}") from e
+        janitor().watch_group(proc.pid)
+        self.rig.write("info", "client-start", client=inst.id, role=inst.group.role,
+                       pid=proc.pid, spawn_ns=time.monotonic_ns() - t)
+        client = _Client(inst, proc, path)
+        self.clients[inst.id] = client
+        self.tail.add(path)
+        return client
+
+    def _wait_ready(self, clients: list[_Client]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._observe()
+            if all(c.ready or c.exited for c in clients):
+                return
+            time.sleep(TICK_S)
+        for c in clients:
+            if not (c.ready or c.exited):
+                self.rig.write("info", "not-ready", client=c.instance.id,
+                               timeout_s=READY_TIMEOUT_S)
+
+    def _observe(self) -> None:
+        """Read new journal lines, reap exited clients, notice a dead bus."""
+        for event in self.tail.poll():
+            op = event.get("op")
+            if event.get("type") == "invoke":
+                self.counters.invokes += 1
+                self.counters.by_op[op] = self.counters.by_op.get(op, 0) + 1
+            if op == "ready":
+                c = self.clients.get(event.get("process", ""))
+                if c is not None:
+                    c.ready = True
+        for c in self.clients.values():
+            if not c.exited and c.process.exitcode is not None:
+                self._record_exit(c)
+        if self.bus is not None and not self.bus_exit_recorded and not self.bus.alive():
+            self._record_bus_exit()
+
+    def _record_exit(self, c: _Client) -> None:
+        c.exited = True
+        code = c.process.exitcode
+        assert code is not None
+        janitor().forget_group(c.process.pid)
+        self.rig.write("info", "client-exit", client=c.instance.id,
+                       code=code if code >= 0 else None,
+                       signal=signal.Signals(-code).name if code < 0 else None)
+
+    def _record_bus_exit(self) -> None:
+        assert self.bus is not None
+        self.bus_exit_recorded = True
+        rc = self.bus.returncode()
+        self.rig.write("info", "bus-exit", code=rc if rc is not None and rc >= 0 else None,
+                       signal=signal.Signals(-rc).name if rc is not None and rc < 0 else None,
+                       log_tail=self.bus.log_tail(2000))
+        self.progress("bus-exit", {"returncode": rc})
+
+    def _stop_clients(self, clients: list[_Client], grace: float) -> None:
+        for c in clients:
+            if c.exited:
+                continue
+            self.rig.write("info", "client-stop", client=c.instance.id, signal="SIGTERM")
+            try:
+                os.kill(c.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not all(c.exited for c in clients):
+            self._observe()
+            time.sleep(TICK_S)
+        for c in clients:
+            if not c.exited:
+                self.rig.write("info", "client-stop", client=c.instance.id, signal="SIGKILL",
+                               reason=f"still running {grace:.0f}s after SIGTERM")
+                c.process.kill()
+                c.process.join(5.0)
+        self._observe()
+
+    def _teardown(self) -> None:
+        clients = list(self.clients.values())
+        try:
+            self._stop_clients([c for c in clients if c.active], ACTIVE_STOP_GRACE_S)
+            self._stop_clients([c for c in clients if not c.active], PASSIVE_STOP_GRACE_S)
+        finally:
+            # Even if stopping politely failed, nothing may outlive the run.
+            for c in clients:
+                if c.process.exitcode is None:
+                    c.process.kill()
+                    c.process.join(5.0)
+                if not c.exited and c.process.exitcode is not None:
+                    self._record_exit(c)
+            if self.bus is not None:
+                if not self.bus_exit_recorded and self.bus.alive():
+                    self.rig.write("info", "bus-stop")
+                self.bus.stop()
+                if not self.bus_exit_recorded:
+                    self._record_bus_exit()
+
+    def _bus_ctx_switches(self) -> int | None:
+        if self.bus is None:
+            return None
+        total = 0
+        for pid in self.bus.pids():
+            try:
+                c = psutil.Process(pid).num_ctx_switches()
+            except psutil.Error:
+                continue
+            total += c.voluntary + c.involuntary
+        return total
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def _prepare_out_dir(self) -> None:
+        os.makedirs(self.out_dir, exist_ok=True)
+        # Old journals would be merged into this run's history.
+        shutil.rmtree(self.journal_dir, ignore_errors=True)
+        os.makedirs(self.journal_dir)
+        if os.path.exists(self.scenario.path):
+            shutil.copyfile(self.scenario.path, os.path.join(self.out_dir, "scenario.toml"))
+        _write_json(os.path.join(self.out_dir, "plan.json"), self.plan.to_json())
+
+    def _finish(self, error: BaseException | None) -> RunResult:
+        events, merge = merge_journals(self.journal_dir, self.t0)
+        write_history(events, os.path.join(self.out_dir, "history.jsonl"))
+        findings = judge(events)
+        ctx = None
+        if self.ctx_start is not None and self.ctx_end is not None:
+            ctx = self.ctx_end - self.ctx_start
+        stats = summarize(events, bus_ctx_switches=ctx)
+        bus = {"choice": self.bus_choice.label}
+        if self.bus_info is not None:
+            bus.update(kind=self.bus_info.kind, version=self.bus_info.version,
+                       pid=self.bus_info.pid)
+        bus.update(stats.pop("bus"))
+        summary = {
+            "scenario": self.scenario.name,
+            "scenario_path": self.scenario.path,
+            "seed": self.seed,
+            "bus": bus,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "journals": {"files": merge.journals, "bad_lines": merge.bad_lines,
+                         "synthesized_completions": merge.synthesized},
+            "spawn": _spawn_stats(events),
+            **stats,
+            "findings": len(findings),
+        }
+        _write_json(os.path.join(self.out_dir, "summary.json"), summary)
+        _write_json(os.path.join(self.out_dir, "findings.json"),
+                    [f.to_json() for f in findings])
+        return RunResult(self.out_dir, summary, findings, error)
+
+
+def _spawn_stats(events: list) -> dict[str, float | None]:
+    """Client start-up cost: the fork-server round trip, and spawn request to connected."""
+    from fuzz.engine.summary import percentile
+    requested: dict[str, int] = {}
+    spawn, to_connect = [], []
+    for e in events:
+        if e.op == "client-start":
+            spawn.append(e.get("spawn_ns", 0) / 1e6)
+            requested[e.get("client")] = e.time - e.get("spawn_ns", 0)
+        elif e.op == "connect" and e.type == "ok" and e.process in requested:
+            to_connect.append((e.time - requested.pop(e.process)) / 1e6)
+    spawn.sort()
+    to_connect.sort()
+    return {"clients": len(spawn),
+            "fork_ms_p50": _r(percentile(spawn, 50)), "fork_ms_max": _r(spawn[-1] if spawn else None),
+            "to_connected_ms_p50": _r(percentile(to_connect, 50)),
+            "to_connected_ms_max": _r(to_connect[-1] if to_connect else None)}
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _write_json(path: str, obj: Any) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,327 @@
+"""The scenario model and its strict TOML loader.
+
+A scenario says which bus to start (and its limits), which client groups to run, what to do
+when (the schedule) and when to stop (the bound). Loading validates everything up front: an
+unknown key, a wrong type or a missing field is one ScenarioError naming file, key and line.
+"""
+
+from __future__ import annotations
+
+import pwd
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fuzz.bus.broker import BROKER_QUOTAS, QUOTA_MAX
+from fuzz.bus.daemon import DAEMON_LIMITS
+from fuzz.bus.factory import BUS_KINDS
+from fuzz.engine.tomlpos import locate
+from fuzz.errors import ScenarioError
+
+ROLES = ("caller", "service", "emitter", "listener")
+ACTIVE_ROLES = ("caller", "emitter")  # they finish by themselves; the others serve until stopped
+CLIENT_ACTIONS = ("start", "stop", "kill")
+BUS_ACTIONS = ("kill-bus",)
+ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
+
+DEFAULT_SERVICE_NAME = "org.busrig.Echo"
+DEFAULT_MATCH = "type='signal',interface='org.busrig.Test'"
+
+
+@dataclass(frozen=True)
+class BusSpec:
+    kind: str | None = None
+    limits: dict[str, int] = field(default_factory=dict)  # dbus-daemon <limit>s
+    quotas: dict[str, int] = field(default_factory=dict)  # dbus-broker --max-*
+
+
+@dataclass(frozen=True)
+class ClientGroup:
+    name: str
+    role: str
+    count: int = 1
+    ops: int | None = None  # None: until stopped or the bound
+    rate: float = 0.0  # operations per second; 0 = as fast as the bus answers
+    uid: int | None = None
+    payload: int = 0  # extra bytes carried by each call or signal
+    target: str = DEFAULT_SERVICE_NAME  # caller: the name it calls
+    timeout: float = 5.0  # caller: seconds before a call is recorded as `info`
+    bus_name: str = DEFAULT_SERVICE_NAME  # service: the name it owns
+    delay: float = 0.0  # service: seconds to sleep before answering
+    silent: bool = False  # service: never answer
+    match: str = DEFAULT_MATCH  # listener: its match rule
+
+    def instance_id(self, index: int) -> str:
+        return f"{self.name}.{index}"
+
+
+@dataclass(frozen=True)
+class Action:
+    at: float
+    action: str
+    target: str | None = None  # group name or instance id; None for bus actions
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    duration: float = 60.0
+    ops: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    bus: BusSpec
+    clients: tuple[ClientGroup, ...]
+    schedule: tuple[Action, ...]
+    bound: Bound
+    path: str = "<memory>"
+
+    def group(self, name: str) -> ClientGroup:
+        for g in self.clients:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+    @property
+    def needs_other_uids(self) -> bool:
+        return any(g.uid not in (None, 0) for g in self.clients)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+class _Checker:
+    """Typed access to one TOML table, reporting problems with file, key and line."""
+
+    def __init__(self, path: str, text: str, data: dict[str, Any], table: str = "",
+                 occurrence: int = 0, label: str = ""):
+        self.path, self.text, self.data = path, text, data
+        self.table, self.occurrence = table, occurrence
+        self.label = label or table
+        self.used: set[str] = set()
+
+    def fail(self, key: str | None, problem: str) -> ScenarioError:
+        line = locate(self.text, self.table, self.occurrence, key)
+        dotted = ".".join(p for p in (self.label, key) if p)
+        return ScenarioError(self.path, dotted, problem, line)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.fail(None, f"missing required key '{key}'")
+            return default
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; TOML keeps them apart and so do we.
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok, value = True, float(value)
+        if not ok:
+            names = " or ".join(_type_name(k) for k in kinds)
+            raise self.fail(key, f"expected {names}, got {_type_name(type(value))} {value!r}")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise self.fail(key, problem)
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.fail(unknown[0], f"unknown key '{unknown[0]}'"
+                            f" (allowed here: {', '.join(sorted(self.used))})")
+
+
+def _type_name(kind: type) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean",
+            dict: "table", list: "array"}.get(kind, kind.__name__)
+
+
+def _non_negative(v: float) -> str | None:
+    return "must be >= 0" if v < 0 else None
+
+
+def _positive(v: float) -> str | None:
+    return "must be > 0" if v <= 0 else None
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str | None]:
+    return lambda v: None if v in options else f"must be one of {', '.join(options)}; got {v!r}"
+
+
+def load_scenario(path: str) -> Scenario:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ScenarioError(path, "", f"cannot read scenario: {e.strerror}") from e
+    return parse_scenario(raw.decode(errors="replace"), path)
+
+
+def parse_scenario(text: str, path: str = "<memory>") -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        line = _decode_error_line(str(e))
+        raise ScenarioError(path, "", f"TOML syntax error: {e}", line) from e
+
+    top = _Checker(path, text, data)
+    name = top.get("name", str, default=_stem(path))
+    description = top.get("description", str, default="")
+    bus = _parse_bus(top, top.get("bus", dict, default={}))
+    groups = tuple(_parse_client(top, i, c)
+                   for i, c in enumerate(top.get("clients", list, default=[])))
+    if not groups:
+        raise top.fail("clients", "a scenario needs at least one [[clients]] group")
+    names = [g.name for g in groups]
+    for i, g in enumerate(groups):
+        if names.index(g.name) != i:
+            raise _Checker(path, text, {}, "clients", i, f"clients[{i}]").fail(
+                "name", f"duplicate client group name {g.name!r}; give each group a distinct name")
+    schedule = tuple(_parse_action(top, i, a, groups)
+                     for i, a in enumerate(top.get("schedule", list, default=[])))
+    bound = _parse_bound(top, top.get("bound", dict, default={}))
+    top.finish()
+    return Scenario(name=name, description=description, bus=bus, clients=groups,
+                    schedule=schedule, bound=bound, path=path)
+
+
+def _stem(path: str) -> str:
+    import os
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _decode_error_line(message: str) -> int | None:
+    import re
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
+    c = _Checker(top.path, top.text, data, "bus")
+    kind = c.get("kind", str, default=None, check=_one_of(BUS_KINDS))
+    limits_data = c.get("limits", dict, default={})
+    quotas_data = c.get("quotas", dict, default={})
+    c.finish()
+
+    limits_c = _Checker(top.path, top.text, limits_data, "bus.limits")
+    limits = {k: limits_c.get(k, int, check=_non_negative_limit(k)) for k in list(limits_data)}
+    for k in limits:
+        if k not in DAEMON_LIMITS:
+            raise limits_c.fail(k, f"unknown dbus-daemon limit '{k}'"
+                                f" (known: {', '.join(sorted(DAEMON_LIMITS))})")
+    quotas_c = _Checker(top.path, top.text, quotas_data, "bus.quotas")
+    quotas = {}
+    for k in list(quotas_data):
+        if k not in BROKER_QUOTAS:
+            raise quotas_c.fail(k, f"unknown dbus-broker quota '{k}'"
+                                f" (known: {', '.join(BROKER_QUOTAS)})")
+        quotas[k] = quotas_c.get(k, int, check=lambda v: None if 0 < v <= QUOTA_MAX
+                                 else f"must be between 1 and {QUOTA_MAX}")
+    return BusSpec(kind=kind, limits=limits, quotas=quotas)
+
+
+def _non_negative_limit(name: str) -> Callable[[int], str | None]:
+    # reply_timeout = -1 means "never" in dbus-daemon; every other limit must be >= 0.
+    return lambda v: None if v >= 0 or (name == "reply_timeout" and v == -1) else "must be >= 0"
+
+
+_ROLE_KEYS: dict[str, tuple[str, ...]] = {
+    "caller": ("target", "timeout", "payload"),
+    "service": ("bus_name", "delay", "silent"),
+    "emitter": ("payload",),
+    "listener": ("match",),
+}
+
+
+def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
+    c = _Checker(top.path, top.text, data if isinstance(data, dict) else {}, "clients", index,
+                 f"clients[{index}]")
+    if not isinstance(data, dict):
+        raise c.fail(None, "each entry of clients must be a table ([[clients]])")
+    role = c.get("role", str, check=_one_of(ROLES))
+    values: dict[str, Any] = {
+        "role": role,
+        "name": c.get("name", str, default=role, check=_valid_group_name),
+        "count": c.get("count", int, default=1, check=_non_negative),
+        "ops": c.get("ops", int, default=None, check=_non_negative),
+        "rate": c.get("rate", float, default=0.0, check=_non_negative),
+        "uid": _parse_uid(c),
+    }
+    if role in ("service", "listener") and "ops" in data:
+        raise c.fail("ops", f"a {role} serves until stopped; 'ops' applies to callers and emitters")
+    extra = _ROLE_KEYS[role]
+    spec = {
+        "target": (str, None), "timeout": (float, _positive), "payload": (int, _non_negative),
+        "bus_name": (str, None), "delay": (float, _non_negative), "silent": (bool, None),
+        "match": (str, None),
+    }
+    for key in extra:
+        kind, check = spec[key]
+        if key in data:
+            values[key] = c.get(key, kind, check=check)
+    c.used.update(extra)  # so an unknown key's message lists everything this role accepts
+    c.finish()
+    return ClientGroup(**values)
+
+
+def _valid_group_name(v: str) -> str | None:
+    import re
+    return None if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", v) else \
+        "must start with a letter and hold only letters, digits, '_' and '-'"
+
+
+def _parse_uid(c: _Checker) -> int | None:
+    value = c.get("uid", (int, str), default=None)
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and value < 0:
+            raise c.fail("uid", "must be >= 0")
+        return value
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise c.fail("uid", f"no such user {value!r} on this machine") from None
+
+
+def _parse_action(top: _Checker, index: int, data: Any,
+                  groups: tuple[ClientGroup, ...]) -> Action:
+    c = _Checker(top.path, top.text, data if isinstance(data, dict) else {}, "schedule", index,
+                 f"schedule[{index}]")
+    if not isinstance(data, dict):
+        raise c.fail(None, "each entry of schedule must be a table ([[schedule]])")
+    at = c.get("at", float, check=_non_negative)
+    action = c.get("action", str, check=_one_of(ACTIONS))
+    jitter = c.get("jitter", float, default=0.0, check=_non_negative)
+    target = None
+    if action in CLIENT_ACTIONS:
+        target = c.get("target", str, check=_target_check(groups, action))
+    c.finish()
+    return Action(at=at, action=action, target=target, jitter=jitter)
+
+
+def _target_check(groups: tuple[ClientGroup, ...], action: str) -> Callable[[str], str | None]:
+    names = {g.name: g for g in groups}
+
+    def check(target: str) -> str | None:
+        group, _, index = target.partition(".")
+        if group not in names:
+            return f"no client group named {group!r} (groups: {', '.join(names)})"
+        if index and action == "start":
+            return "start takes a group name and adds a new instance of it"
+        if index and (not index.isdigit()):
+            return f"instance must look like {group}.N"
+        return None
+
+    return check
+
+
+def _parse_bound(top: _Checker, data: dict[str, Any]) -> Bound:
+    c = _Checker(top.path, top.text, data, "bound")
+    duration = c.get("duration", float, default=60.0, check=_positive)
+    ops = c.get("ops", int, default=None, check=_positive)
+    c.finish()
+    return Bound(duration=duration, ops=ops)

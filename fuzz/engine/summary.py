@@ -1,0 +1,83 @@
+"""Numbers about one run, computed from its history and the bus's /proc counters."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+from fuzz.engine.history import Event
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (q in 0..100)."""
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), -(-len(sorted_values) * q // 100)))
+    return sorted_values[int(rank) - 1]
+
+
+def op_counts(events: Sequence[Event]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in events:
+        counts[e.op][e.type] += 1
+    return {op: dict(sorted(c.items())) for op, c in sorted(counts.items())}
+
+
+def call_stats(events: Sequence[Event]) -> dict[str, Any]:
+    oks = [e for e in events if e.op == "call" and e.type == "ok"]
+    invokes = [e for e in events if e.op == "call" and e.type == "invoke"]
+    latencies = sorted(e.get("latency_ns", 0) / 1000 for e in oks)
+    span_s = 0.0
+    if oks and invokes:
+        span_s = (max(e.time for e in oks) - min(e.time for e in invokes)) / 1e9
+    return {
+        "ok": len(oks),
+        "span_s": round(span_s, 4),
+        "round_trips_per_s": round(len(oks) / span_s, 1) if span_s > 0 else None,
+        "latency_us": {
+            "p50": _round(percentile(latencies, 50)),
+            "p99": _round(percentile(latencies, 99)),
+            "max": _round(latencies[-1] if latencies else None),
+        },
+    }
+
+
+def signal_stats(events: Sequence[Event]) -> dict[str, Any]:
+    emitted = sum(1 for e in events if e.op == "emit" and e.type == "ok")
+    received: Counter[str] = Counter(e.process for e in events if e.op == "recv")
+    return {"emitted": emitted, "received": sum(received.values()),
+            "received_per_listener": dict(sorted(received.items()))}
+
+
+def bus_stats(ctx_switches: int | None, calls_ok: int, messages: int) -> dict[str, Any]:
+    """Context switches of the bus process(es) during the traffic window.
+
+    Per round trip divides by successful calls only, so it is exact for call-only traffic and
+    an upper bound when signals flow too; per message divides by every message the bus moved.
+    """
+    if ctx_switches is None:
+        return {"ctx_switches": None, "ctx_switches_per_rt": None,
+                "ctx_switches_per_message": None}
+    return {
+        "ctx_switches": ctx_switches,
+        "ctx_switches_per_rt": round(ctx_switches / calls_ok, 3) if calls_ok else None,
+        "ctx_switches_per_message": round(ctx_switches / messages, 3) if messages else None,
+    }
+
+
+def summarize(events: Sequence[Event], *, bus_ctx_switches: int | None) -> dict[str, Any]:
+    calls = call_stats(events)
+    signals = signal_stats(events)
+    # A round trip moves two messages through the bus; a signal one in and one per delivery.
+    messages = 2 * calls["ok"] + signals["emitted"] + signals["received"]
+    return {
+        "events": len(events),
+        "counts": op_counts(events),
+        "calls": calls,
+        "signals": signals,
+        "bus": bus_stats(bus_ctx_switches, calls["ok"], messages),
+    }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)

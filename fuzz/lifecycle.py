@@ -1,0 +1,203 @@
+"""Keep the rig from leaving anything behind, even when it is SIGKILLed.
+
+Three layers, because no single one covers every way the rig can die:
+- every child we start asks the kernel for SIGKILL when its parent dies (PR_SET_PDEATHSIG);
+- a janitor process, forked before any thread exists, holds the read end of a pipe; when the
+  rig dies for any reason the pipe reaches EOF and the janitor kills the process groups and
+  removes the directories the rig registered (SIGKILL runs no cleanup code of ours);
+- SIGTERM and SIGHUP become an exception so the ordinary `finally` blocks run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from fuzz.errors import Interrupted
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent exits."""
+    if _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def child_preexec() -> None:
+    """preexec_fn for bus processes: die with the rig, own process group."""
+    parent = os.getppid()
+    die_with_parent()
+    # The parent may have died between fork and prctl; then nobody would ever signal us.
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+class Janitor:
+    """A watcher process that cleans up after the rig when the rig is gone."""
+
+    def __init__(self) -> None:
+        self._write_fd: int | None = None
+        self.pid: int | None = None
+
+    def start(self) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the janitor
+            os.close(write_fd)
+            try:
+                _janitor_main(read_fd)
+            finally:
+                os._exit(0)
+        os.close(read_fd)
+        self._write_fd = write_fd
+        self.pid = pid
+
+    def _tell(self, verb: str, value: str) -> None:
+        if self._write_fd is None:
+            return
+        line = f"{verb} {value}\n".encode()
+        os.write(self._write_fd, line)
+
+    def watch_dir(self, path: str) -> None:
+        self._tell("dir", path)
+
+    def forget_dir(self, path: str) -> None:
+        self._tell("undir", path)
+
+    def watch_group(self, pgid: int) -> None:
+        self._tell("pgid", str(pgid))
+
+    def forget_group(self, pgid: int) -> None:
+        self._tell("unpgid", str(pgid))
+
+    def close(self) -> None:
+        """Normal end: the rig cleaned up itself; let the janitor exit."""
+        if self._write_fd is not None:
+            os.close(self._write_fd)
+            self._write_fd = None
+        if self.pid is not None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = None
+
+
+def _janitor_main(read_fd: int) -> None:
+    # Ctrl-C reaches the whole foreground group; the janitor must outlive the rig.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN)
+    dirs: set[str] = set()
+    groups: set[int] = set()
+    buf = b""
+    while True:
+        chunk = os.read(read_fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for raw in lines:
+            verb, _, value = raw.decode().partition(" ")
+            if verb == "dir":
+                dirs.add(value)
+            elif verb == "undir":
+                dirs.discard(value)
+            elif verb == "pgid":
+                groups.add(int(value))
+            elif verb == "unpgid":
+                groups.discard(int(value))
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    # Give the killed processes a moment to release their sockets before removing dirs.
+    deadline = time.monotonic() + 2.0
+    while groups and time.monotonic() < deadline:
+        groups = {g for g in groups if _group_exists(g)}
+        time.sleep(0.02)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_janitor: Janitor | None = None
+
+
+def janitor() -> Janitor:
+    """The process-wide janitor, started on first use (before the rig starts threads)."""
+    global _janitor
+    if _janitor is None:
+        _janitor = Janitor()
+        _janitor.start()
+    return _janitor
+
+
+def shutdown_janitor() -> None:
+    global _janitor
+    if _janitor is not None:
+        _janitor.close()
+        _janitor = None
+
+
+@contextmanager
+def private_dir(prefix: str) -> Iterator[str]:
+    """A temp dir that is removed at the end, or by the janitor if the rig dies."""
+    path = tempfile.mkdtemp(prefix=f"busrig-{prefix}-")
+    jan = janitor()
+    jan.watch_dir(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        jan.forget_dir(path)
+
+
+@contextmanager
+def signals_raise() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into `Interrupted` so cleanup code runs."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def terminate_group(pgid: int, grace: float = 2.0) -> None:
+    """SIGTERM a process group, then SIGKILL whatever is left after `grace` seconds."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _group_exists(pgid):
+            return
+        time.sleep(0.01)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

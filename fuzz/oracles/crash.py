@@ -1,0 +1,65 @@
+"""Crash oracle: the bus or a client died and nothing in the run killed it."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from fuzz.engine.history import Event
+from fuzz.oracles.finding import Finding
+
+
+def check_crash(events: Sequence[Event]) -> list[Finding]:
+    findings: list[Finding] = []
+    bus_expected = False  # the rig or the nemesis has asked the bus to go
+    client_expected: set[str] = set()
+    for e in events:
+        if e.process == "nemesis" and e.type == "invoke":
+            if e.op == "kill-bus":
+                bus_expected = True
+            elif e.op in ("kill", "stop"):
+                client_expected.add(e.get("target"))
+        elif e.process == "rig" and e.op == "bus-stop":
+            bus_expected = True
+        elif e.process == "rig" and e.op == "client-stop":
+            client_expected.add(e.get("client"))
+        elif e.process == "rig" and e.op == "bus-exit" and not bus_expected:
+            findings.append(_bus_died(e))
+        elif e.process == "rig" and e.op == "client-exit":
+            died = _client_died(e, e.get("client") in client_expected)
+            if died:
+                findings.append(died)
+        elif e.op == "agent-error":
+            findings.append(Finding(
+                oracle="crash", severity="medium", kind="client-agent-error",
+                title=f"client {e.process} failed with an exception",
+                explanation="A rig client agent raised an unexpected exception; the traceback"
+                            " is in the event. This is a rig bug or a bus answer the agent"
+                            " does not expect.\n" + str(e.get("traceback", "")),
+                evidence=(e.index,)))
+    return findings
+
+
+def _bus_died(e: Event) -> Finding:
+    how = f"signal {e.get('signal')}" if e.get("signal") else f"exit code {e.get('code')}"
+    return Finding(
+        oracle="crash", severity="high", kind=f"bus-died:{e.get('signal') or e.get('code')}",
+        title=f"the bus exited unexpectedly ({how})",
+        explanation="The bus process ended while the run still needed it and neither the rig"
+                    " nor a scheduled fault stopped it. Its last log lines:\n"
+                    + str(e.get("log_tail", "")),
+        evidence=(e.index,))
+
+
+def _client_died(e: Event, expected: bool) -> Finding | None:
+    code, sig = e.get("code"), e.get("signal")
+    if expected or (code == 0 and not sig):
+        return None
+    if code == 70:  # the agent already recorded its traceback (agent-error)
+        return None
+    how = f"signal {sig}" if sig else f"exit code {code}"
+    return Finding(
+        oracle="crash", severity="medium", kind=f"client-died:{sig or code}",
+        title=f"a client died unexpectedly ({how})",
+        explanation=f"Client {e.get('client')} ended with {how} although nothing in the"
+                    " schedule killed it.",
+        evidence=(e.index,))
