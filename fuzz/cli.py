@@ -96,10 +96,13 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
           f"  per message: {bus['ctx_switches_per_message']}")
     for f in result.findings:
         print(f"FINDING [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
-    if result.findings:
+    if result.findings and result.error is None:
         print(f"reproduce: python rig.py run {scenario_path} {choice.cli_args()}"
               f" --seed {s['seed']}")
-    print("verdict: " + ("found something" if result.findings else "nothing found"))
+    if result.error is not None:
+        print("verdict: the run did not complete (rig error below); history and summary kept")
+    else:
+        print("verdict: " + ("found something" if result.findings else "nothing found"))
 
 
 COMMANDS = {"run": cmd_run}

@@ -80,8 +80,9 @@ class Janitor:
         self._tell("unpgid", str(pgid))
 
     def close(self) -> None:
-        """Normal end: the rig cleaned up itself; let the janitor exit."""
+        """Normal end: the rig cleaned up itself; the janitor exits without touching anything."""
         if self._write_fd is not None:
+            self._tell("bye", "")
             os.close(self._write_fd)
             self._write_fd = None
         if self.pid is not None:
@@ -102,7 +103,7 @@ def _janitor_main(read_fd: int) -> None:
     while True:
         chunk = os.read(read_fd, 4096)
         if not chunk:
-            break
+            break  # EOF without "bye": the rig died
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for raw in lines:
@@ -115,6 +116,8 @@ def _janitor_main(read_fd: int) -> None:
                 groups.add(int(value))
             elif verb == "unpgid":
                 groups.discard(int(value))
+            elif verb == "bye":
+                return
     for pgid in groups:
         try:
             os.killpg(pgid, signal.SIGKILL)

@@ -48,13 +48,13 @@ class BusMaster(ABC):
 
     def _spawn(self, argv: list[str], *, pass_fds: tuple[int, ...] = (),
                stdout: int | None = None, env: dict[str, str] | None = None,
-               shell: bool = False) -> subprocess.Popen[bytes]:
+               cwd: str | None = None) -> subprocess.Popen[bytes]:
         log = open(self.log_path, "ab")
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else log,
-                stderr=log, pass_fds=pass_fds, env=env, shell=shell,
-                preexec_fn=child_preexec, start_new_session=True, cwd=self.workdir)
+                stderr=log, pass_fds=pass_fds, env=env,
+                preexec_fn=child_preexec, start_new_session=True, cwd=cwd or self.workdir)
         finally:
             log.close()
         self.proc = proc

@@ -29,7 +29,9 @@ class CommandBus(BusMaster):
         env = dict(os.environ, BUSRIG_DIR=self.workdir)
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # never let a wrapper find the real bus
         try:
-            proc = self._spawn(["/bin/sh", "-c", self.command], stdout=subprocess.PIPE, env=env)
+            # Relative paths in the command mean what they meant where the user typed it.
+            proc = self._spawn(["/bin/sh", "-c", self.command], stdout=subprocess.PIPE, env=env,
+                               cwd=os.getcwd())
         except OSError as e:
             raise BusStartError(f"cannot start bus command {self.command!r}: {e}", "") from e
         address = read_address_line(proc, START_TIMEOUT_S)

@@ -28,7 +28,8 @@ COMPLETIONS = ("ok", "fail", "info")
 # Lone events: observations and lifecycle notes that never have an invoke.
 LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exit",
                       "disconnect", "agent-error", "bus-exit", "bus-stop",
-                      "client-start", "client-exit", "traffic-start", "traffic-end",
+                      "client-start", "client-stop", "client-exit", "not-ready",
+                      "traffic-start", "traffic-end",
                       "abort", "skip"})
 
 
@@ -145,3 +146,24 @@ def write_history(events: Iterable[Event], path: str) -> None:
 def load_history(path: str) -> list[Event]:
     with open(path) as f:
         return [Event.from_json(json.loads(line)) for line in f if line.strip()]
+
+
+def pairing_problems(events: Iterable[Event]) -> list[str]:
+    """Ways the history breaks invoke/complete pairing (empty list: well formed).
+
+    Every invoke must be followed by exactly one ok, fail or info of the same process, op and
+    key; a completion of a paired op must have an open invoke.
+    """
+    problems: list[str] = []
+    open_ops: dict[tuple[str, str, Any], Event] = {}
+    for e in events:
+        key = (e.process, e.op, op_key(e.op, e.data))
+        if e.type == "invoke":
+            if key in open_ops:
+                problems.append(f"#{e.index}: second invoke of {key} while #{open_ops[key].index} is open")
+            open_ops[key] = e
+        elif e.type in COMPLETIONS and e.op not in LONE_OPS:
+            if open_ops.pop(key, None) is None:
+                problems.append(f"#{e.index}: {e.type} of {key} without an open invoke")
+    problems.extend(f"#{e.index}: invoke of {k} never completed" for k, e in open_ops.items())
+    return problems

@@ -335,6 +335,9 @@ class Runner:
         # Old journals would be merged into this run's history.
         shutil.rmtree(self.journal_dir, ignore_errors=True)
         os.makedirs(self.journal_dir)
+        for stale in ("bus.log", "history.jsonl", "summary.json", "findings.json"):
+            if os.path.exists(os.path.join(self.out_dir, stale)):
+                os.remove(os.path.join(self.out_dir, stale))
         if os.path.exists(self.scenario.path):
             shutil.copyfile(self.scenario.path, os.path.join(self.out_dir, "scenario.toml"))
         _write_json(os.path.join(self.out_dir, "plan.json"), self.plan.to_json())

@@ -8,25 +8,46 @@ from the server (not from the rig) also keeps the rig free to run threads.
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing import forkserver
+import os
+import sys
+from multiprocessing import forkserver, util
 from multiprocessing.process import BaseProcess
 
+import fuzz
 from fuzz.engine.plan import ClientInstance
+from fuzz.lifecycle import janitor
+
+# fuzz.cli too: a child of `python rig.py` re-imports rig.py as __mp_main__, which imports it.
+PRELOAD = ["fuzz.cli", "fuzz.clients.agent"]
+EXIT_NOT_PRELOADED = 17
 
 _ctx = multiprocessing.get_context("forkserver")
-_ctx.set_forkserver_preload(["fuzz.clients.agent"])
+_ctx.set_forkserver_preload(PRELOAD)
 
 
 def warm_up() -> None:
     """Start the fork server and let it finish its imports now, not on the first client."""
+    if forkserver._forkserver._forkserver_pid is None:
+        # Python 3.11's fork server ignores the sys.path it is given and silently skips a
+        # preload it cannot import; PYTHONPATH is the one path setting it does honour.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(fuzz.__file__)))
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
     forkserver.ensure_running()
-    probe = _ctx.Process(target=_nothing, name="busrig-warm-up")
+    # multiprocessing removes its socket dir at exit, which SIGKILL skips; the janitor will not.
+    janitor().watch_dir(util.get_temp_dir())
+    probe = _ctx.Process(target=_check_preloaded, name="busrig-warm-up")
     probe.start()
     probe.join()
+    if probe.exitcode == EXIT_NOT_PRELOADED:
+        print("busrig: warning: the fork server could not preload the client code;"
+              " clients will start slower", file=sys.stderr)
 
 
-def _nothing() -> None:
-    pass
+def _check_preloaded() -> None:
+    if not all(name in sys.modules for name in PRELOAD):
+        os._exit(EXIT_NOT_PRELOADED)
 
 
 def spawn_client(instance: ClientInstance, address: str, journal_path: str) -> BaseProcess:

@@ -10,6 +10,7 @@ from fuzz.oracles.finding import Finding
 
 def check_crash(events: Sequence[Event]) -> list[Finding]:
     findings: list[Finding] = []
+    bus_up = False  # a bus that never finished starting cannot crash; the rig reports that
     bus_expected = False  # the rig or the nemesis has asked the bus to go
     client_expected: set[str] = set()
     for e in events:
@@ -18,11 +19,13 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
                 bus_expected = True
             elif e.op in ("kill", "stop"):
                 client_expected.add(e.get("target"))
+        elif e.process == "rig" and e.op == "bus-start" and e.type == "ok":
+            bus_up = True
         elif e.process == "rig" and e.op == "bus-stop":
             bus_expected = True
         elif e.process == "rig" and e.op == "client-stop":
             client_expected.add(e.get("client"))
-        elif e.process == "rig" and e.op == "bus-exit" and not bus_expected:
+        elif e.process == "rig" and e.op == "bus-exit" and bus_up and not bus_expected:
             findings.append(_bus_died(e))
         elif e.process == "rig" and e.op == "client-exit":
             died = _client_died(e, e.get("client") in client_expected)

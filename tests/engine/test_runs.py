@@ -1,0 +1,89 @@
+"""Whole runs on real buses with real client processes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from fuzz.engine.history import pairing_problems
+from tests.conftest import SCENARIOS, run_rig
+
+
+@pytest.mark.timeout(120)
+def test_smoke_is_complete_and_ordered(bus: str, tmp_path: Path):
+    run = run_rig("run", str(SCENARIOS / "smoke.toml"), "--bus", bus, "--seed", "1",
+                  out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    events = run.history
+    assert len(events) >= 7000
+    assert pairing_problems(events) == []
+    calls = [e for e in events if e.op == "call"]
+    assert sum(e.type == "invoke" for e in calls) == 2000
+    assert sum(e.type == "ok" for e in calls) == 2000
+    emitted = [e.get("seq") for e in events if e.op == "emit" and e.type == "ok"]
+    assert emitted == list(range(5000))
+    got: dict[str, list[int]] = defaultdict(list)
+    for e in events:
+        if e.op == "recv":
+            got[e.process].append(e.get("seq"))
+    assert sorted(got) == ["listener.0", "listener.1"]
+    for listener, seqs in got.items():
+        assert seqs == list(range(5000)), f"{listener} did not see every signal in order"
+    s = run.summary
+    assert s["findings"] == 0 and run.findings == []
+    assert s["calls"]["round_trips_per_s"] > 0
+    assert s["calls"]["latency_us"]["p50"] <= s["calls"]["latency_us"]["p99"]
+    assert s["bus"]["ctx_switches_per_rt"] > 0
+    assert s["bus"]["kind"] == bus
+    assert s["spawn"]["clients"] == 6
+
+
+@pytest.mark.timeout(120)
+def test_killed_caller_leaves_info_and_complete_history(bus: str, tmp_path: Path):
+    run = run_rig("run", str(SCENARIOS / "kill_caller.toml"), "--bus", bus, "--seed", "3",
+                  out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    events = run.history
+    assert pairing_problems(events) == []
+    kill = next(e for e in events if e.process == "nemesis" and e.op == "kill" and e.type == "invoke")
+    victim = kill.get("target")
+    exit_ = next(e for e in events if e.op == "client-exit" and e.get("client") == victim)
+    assert exit_.get("signal") == "SIGKILL"
+    victim_calls = [e for e in events if e.process == victim and e.op == "call"]
+    # The service answers after 2 ms, so the kill lands while a call is in flight.
+    assert victim_calls[-1].type == "info" and victim_calls[-1].get("synthetic")
+    survivor = "caller.1" if victim == "caller.0" else "caller.0"
+    assert sum(e.type == "ok" for e in events if e.process == survivor and e.op == "call") == 600
+    assert run.summary["calls"]["ok"] < 1200
+    assert run.findings == []
+
+
+@pytest.mark.timeout(120)
+def test_killed_bus_leaves_info_events_and_summary(bus: str, tmp_path: Path):
+    run = run_rig("run", str(SCENARIOS / "kill_bus.toml"), "--bus", bus, "--seed", "4",
+                  out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    events = run.history
+    assert pairing_problems(events) == []
+    bus_exit = next(e for e in events if e.op == "bus-exit")
+    assert bus_exit.get("signal") == "SIGKILL"
+    after = [e for e in events if e.index > bus_exit.index]
+    disconnected = {e.process for e in events if e.op == "disconnect"}
+    assert {"caller.0", "caller.1", "emitter.0", "listener.0", "listener.1"} <= disconnected
+    unknown_calls = [e for e in events if e.op == "call" and e.type in ("info", "fail")]
+    assert unknown_calls, "calls cut off by the dead bus must end as info or fail"
+    assert run.summary["calls"]["ok"] < 6000
+    assert after or bus_exit.index == len(events) - 1
+    assert run.findings == []
+
+
+@pytest.mark.timeout(120)
+def test_same_seed_same_schedule(tmp_path: Path):
+    a = run_rig("run", str(SCENARIOS / "kill_caller.toml"), "--bus", "dbus-daemon", "--seed", "9",
+                out=tmp_path / "a")
+    b = run_rig("run", str(SCENARIOS / "kill_caller.toml"), "--bus", "dbus-daemon", "--seed", "9",
+                out=tmp_path / "b")
+    assert a.returncode == b.returncode == 0
+    assert (tmp_path / "a" / "plan.json").read_text() == (tmp_path / "b" / "plan.json").read_text()

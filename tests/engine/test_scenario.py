@@ -1,0 +1,114 @@
+"""Scenario validation: every mistake is one clear error naming file, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fuzz.engine.scenario import load_scenario, parse_scenario
+from fuzz.errors import ScenarioError
+from tests.conftest import SCENARIOS, run_rig
+
+GOOD = """\
+name = "t"
+[[clients]]
+role = "service"
+[[clients]]
+role = "caller"
+count = 2
+ops = 10
+"""
+
+
+def error_of(text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "s.toml")
+    return info.value
+
+
+def test_good_scenario_parses_with_defaults():
+    sc = parse_scenario(GOOD, "s.toml")
+    assert [g.role for g in sc.clients] == ["service", "caller"]
+    assert sc.clients[1].count == 2 and sc.clients[1].ops == 10
+    assert sc.bound.duration == 60.0 and sc.bound.ops is None
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_scenarios_are_valid(path: Path):
+    assert load_scenario(str(path)).clients
+
+
+def test_unknown_key_names_key_and_line():
+    err = error_of(GOOD + "colour = 'red'\n")
+    assert err.key == "clients[1].colour" and err.line == 8
+    assert "unknown key 'colour'" in str(err) and str(err).startswith("s.toml:8:")
+
+
+def test_wrong_type_names_expected_and_got():
+    err = error_of(GOOD.replace("ops = 10", "ops = 'ten'"))
+    assert err.key == "clients[1].ops" and err.line == 7
+    assert "expected integer, got string" in err.problem
+
+
+def test_bool_is_not_an_integer():
+    assert "expected integer, got boolean" in error_of(GOOD.replace("ops = 10", "ops = true")).problem
+
+
+def test_missing_required_field():
+    err = error_of("[[clients]]\ncount = 1\n")
+    assert "missing required key 'role'" in err.problem and err.line == 1
+
+
+def test_unknown_role_and_unknown_bus():
+    assert "must be one of" in error_of("[[clients]]\nrole = 'bus'\n").problem
+    err = error_of("[bus]\nkind = 'kdbus'\n" + GOOD.replace('name = "t"\n', ""))
+    assert err.key == "bus.kind" and err.line == 2
+
+
+def test_unknown_daemon_limit_and_broker_quota():
+    assert error_of(GOOD + "[bus.limits]\nmax_fun = 1\n").key == "bus.limits.max_fun"
+    assert error_of(GOOD + "[bus.quotas]\nmax_bytes = 0\n").key == "bus.quotas.max_bytes"
+
+
+def test_role_specific_keys_are_checked():
+    err = error_of(GOOD.replace("ops = 10", "silent = true"))
+    assert "unknown key 'silent'" in err.problem  # silent belongs to services
+
+
+def test_schedule_target_must_exist():
+    err = error_of(GOOD + "[[schedule]]\nat = 1\naction = 'kill'\ntarget = 'emitter'\n")
+    assert err.key == "schedule[0].target" and "no client group named 'emitter'" in err.problem
+
+
+def test_duplicate_group_names():
+    err = error_of(GOOD + "[[clients]]\nrole = 'caller'\n")
+    assert "duplicate client group name 'caller'" in err.problem
+
+
+def test_syntax_error_has_line():
+    err = error_of("name = 't'\n[[clients]\nrole='caller'\n")
+    assert "TOML syntax error" in err.problem and err.line == 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("text, needle", [
+    ("name = \n", "TOML syntax error"),
+    (GOOD + "colour = 'red'\n", "unknown key 'colour'"),
+    (GOOD.replace("ops = 10", "ops = 'ten'"), "expected integer"),
+    ("[bus]\nkind = 'kdbus'\n" + GOOD.replace('name = "t"\n', ""), "bus.kind"),
+], ids=["syntax", "unknown-key", "wrong-type", "unknown-bus"])
+def test_cli_rejects_bad_files_with_exit_2(tmp_path: Path, text: str, needle: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run_rig("run", str(path), "--bus", "dbus-daemon", out=tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_cli_usage_errors_exit_2(tmp_path: Path):
+    assert run_rig("run", str(tmp_path / "missing.toml"), "--bus", "dbus-daemon").returncode == 2
+    assert run_rig("run", str(SCENARIOS / "smoke.toml"), "--bus", "kdbus").returncode == 2
+    assert run_rig("frobnicate").returncode == 2
