@@ -94,6 +94,7 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
     print(f"signals emitted: {s['signals']['emitted']}  received: {s['signals']['received']}")
     print(f"bus ctx switches: {bus['ctx_switches']}  per round trip: {bus['ctx_switches_per_rt']}"
           f"  per message: {bus['ctx_switches_per_message']}")
+    print(f"bus + clients ctx switches per round trip: {s['ctx_switches']['all_ctx_switches_per_rt']}")
     for f in result.findings:
         print(f"FINDING [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
     if result.findings and result.error is None:

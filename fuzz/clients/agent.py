@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import resource
 import signal
 import traceback
 from dataclasses import dataclass
@@ -79,7 +80,8 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
         journal.write("info", "agent-error", traceback=traceback.format_exc())
         code = EXIT_AGENT_ERROR
     finally:
-        journal.write("info", "exit", code=code)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        journal.write("info", "exit", code=code, ctx_switches=usage.ru_nvcsw + usage.ru_nivcsw)
         journal.close()
     os._exit(code)
 

@@ -28,7 +28,7 @@ from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, make_plan
 from fuzz.engine.scenario import ACTIVE_ROLES, Scenario
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
-from fuzz.errors import RigError
+from fuzz.errors import InputError, RigError
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 
@@ -93,6 +93,11 @@ class Runner:
     # --- entry point ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        others = sorted({g.uid for g in self.scenario.clients
+                         if g.uid is not None and g.uid != os.geteuid()})
+        if others and os.geteuid() != 0:
+            raise InputError(f"{self.scenario.path}: clients with uid {others} need the rig to"
+                             " run as root (it drops each such client to its uid)")
         self._prepare_out_dir()
         janitor()  # fork the janitor before any thread exists
         spawner.warm_up()

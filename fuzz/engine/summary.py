@@ -65,6 +65,23 @@ def bus_stats(ctx_switches: int | None, calls_ok: int, messages: int) -> dict[st
     }
 
 
+def client_ctx_stats(events: Sequence[Event], bus_ctx_switches: int | None,
+                     calls_ok: int) -> dict[str, Any]:
+    """Context switches of bus and clients together, per round trip: the AF_BUS argument's
+    figure (2 for direct IPC, 4 through dbus-daemon). Clients report theirs when they exit,
+    over their whole life, so it is exact only for call-only scenarios such as roundtrip.toml;
+    clients killed by SIGKILL cannot report and are counted in `clients_missing`."""
+    starts = {e.get("client") for e in events if e.op == "client-start"}
+    reported = {e.process: e.get("ctx_switches") for e in events
+                if e.op == "exit" and e.get("ctx_switches") is not None}
+    total = sum(reported.values())
+    everything = None
+    if bus_ctx_switches is not None and calls_ok:
+        everything = round((bus_ctx_switches + total) / calls_ok, 3)
+    return {"clients_ctx_switches": total, "clients_missing": len(starts - set(reported)),
+            "all_ctx_switches_per_rt": everything}
+
+
 def summarize(events: Sequence[Event], *, bus_ctx_switches: int | None) -> dict[str, Any]:
     calls = call_stats(events)
     signals = signal_stats(events)
@@ -76,6 +93,7 @@ def summarize(events: Sequence[Event], *, bus_ctx_switches: int | None) -> dict[
         "calls": calls,
         "signals": signals,
         "bus": bus_stats(bus_ctx_switches, calls["ok"], messages),
+        "ctx_switches": client_ctx_stats(events, bus_ctx_switches, calls["ok"]),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -87,3 +88,33 @@ def test_same_seed_same_schedule(tmp_path: Path):
                 out=tmp_path / "b")
     assert a.returncode == b.returncode == 0
     assert (tmp_path / "a" / "plan.json").read_text() == (tmp_path / "b" / "plan.json").read_text()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping clients to another uid needs root")
+def test_clients_run_as_another_uid(bus: str, tmp_path: Path):
+    scenario = tmp_path / "uid.toml"
+    scenario.write_text(
+        '[[clients]]\nrole = "service"\n'
+        '[[clients]]\nrole = "caller"\nops = 100\nuid = "nobody"\n'
+        '[[clients]]\nrole = "emitter"\nops = 100\nuid = 65534\n'
+        '[[clients]]\nrole = "listener"\nuid = "nobody"\n')
+    run = run_rig("run", str(scenario), "--bus", bus, "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    uids = {e.process: e.get("uid") for e in run.history if e.op == "connect" and e.type == "invoke"}
+    assert uids == {"service.0": 0, "caller.0": 65534, "emitter.0": 65534, "listener.0": 65534}
+    assert run.summary["calls"]["ok"] == 100 and run.summary["signals"]["received"] == 100
+
+
+@pytest.mark.timeout(120)
+def test_roundtrip_counts_bus_context_switches(bus: str, tmp_path: Path):
+    run = run_rig("run", str(SCENARIOS / "roundtrip.toml"), "--bus", bus, "--seed", "1",
+                  out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    s = run.summary
+    assert s["calls"]["ok"] == 5000
+    # The bus wakes at least once per message it reads (two per round trip); under load it
+    # may be preempted more, but never fewer than that or wildly more.
+    assert 1.9 <= s["bus"]["ctx_switches_per_rt"] <= 12
+    assert s["ctx_switches"]["all_ctx_switches_per_rt"] > s["bus"]["ctx_switches_per_rt"]
+    assert s["ctx_switches"]["clients_missing"] == 0
