@@ -59,8 +59,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     spawner.warm_up()
     with private_dir("bench") as workdir:
-        bus = make_bus(BusChoice(kind="dbus-daemon"), workdir, os.path.join(workdir, "bus.log"),
-                       daemon_limits={}, broker_quotas={}, open_to_all_uids=False)
+        bus = make_bus(BusChoice(kind="dbus-daemon"), workdir, os.path.join(workdir, "bus.log"))
         info = bus.start()
         try:
             results = {

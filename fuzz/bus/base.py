@@ -16,6 +16,17 @@ STOP_GRACE_S = 3.0
 
 
 @dataclass(frozen=True)
+class BusSpec:
+    """What a scenario asks of its bus, whichever master ends up running it."""
+
+    kind: str | None = None  # default bus when the command line names none
+    limits: dict[str, int] = field(default_factory=dict)  # dbus-daemon <limit>s
+    quotas: dict[str, int] = field(default_factory=dict)  # dbus-broker --max-*
+    auth: tuple[str, ...] = ("EXTERNAL",)  # dbus-daemon <auth> mechanisms
+    daemon_policy: str | None = None  # dbus-daemon <policy> elements, replacing allow-all
+
+
+@dataclass(frozen=True)
 class BusInfo:
     kind: str
     address: str  # D-Bus address clients connect to

@@ -24,8 +24,12 @@ DAEMON_LIMITS = frozenset({
 })
 
 
-def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | None) -> str:
-    """The busconfig XML: one private listener, EXTERNAL auth, a policy, the limits."""
+AUTH_MECHANISMS = ("EXTERNAL", "ANONYMOUS", "DBUS_COOKIE_SHA1")
+
+
+def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | None,
+                  auth: tuple[str, ...] = ("EXTERNAL",)) -> str:
+    """The busconfig XML: one private listener, the auth mechanisms, a policy, the limits."""
     policy = policy_xml if policy_xml is not None else (
         '  <policy context="default">\n'
         '    <allow user="*"/>\n'
@@ -41,8 +45,9 @@ def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | No
         ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
         "<busconfig>\n"
         f"  <listen>unix:path={escape(socket_path)}</listen>\n"
-        "  <auth>EXTERNAL</auth>\n"
-        f"{policy}{limit_lines}"
+        + "".join(f"  <auth>{escape(m)}</auth>\n" for m in auth)
+        + ("  <allow_anonymous/>\n" if "ANONYMOUS" in auth else "")
+        + f"{policy}{limit_lines}"
         "</busconfig>\n")
 
 
@@ -50,10 +55,11 @@ class DbusDaemon(BusMaster):
     kind = "dbus-daemon"
 
     def __init__(self, workdir: str, log_path: str, *, limits: dict[str, int] | None = None,
-                 policy_xml: str | None = None, binary: str = "dbus-daemon",
-                 open_to_all_uids: bool = False):
+                 auth: tuple[str, ...] = ("EXTERNAL",), policy_xml: str | None = None,
+                 binary: str = "dbus-daemon", open_to_all_uids: bool = False):
         super().__init__(workdir, log_path, open_to_all_uids)
         self.limits = dict(limits or {})
+        self.auth = auth
         self.policy_xml = policy_xml
         self.binary = binary
 
@@ -61,7 +67,7 @@ class DbusDaemon(BusMaster):
         socket_path = os.path.join(self.workdir, "bus.sock")
         config_path = os.path.join(self.workdir, "bus.conf")
         with open(config_path, "w") as f:
-            f.write(daemon_config(socket_path, self.limits, self.policy_xml))
+            f.write(daemon_config(socket_path, self.limits, self.policy_xml, self.auth))
         argv = [self.binary, f"--config-file={config_path}", "--nofork", "--nopidfile",
                 "--nosyslog", "--print-address=1"]
         try:

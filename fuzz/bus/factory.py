@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzz.bus.base import BusMaster
+from fuzz.bus.base import BusMaster, BusSpec
 from fuzz.bus.broker import DbusBroker
 from fuzz.bus.command import CommandBus
 from fuzz.bus.daemon import DbusDaemon
@@ -30,15 +30,16 @@ class BusChoice:
         return f"--bus {self.kind}" if self.kind else f"--bus-cmd {shlex.quote(self.command or '')}"
 
 
-def make_bus(choice: BusChoice, workdir: str, log_path: str, *, daemon_limits: dict[str, int],
-             broker_quotas: dict[str, int], open_to_all_uids: bool) -> BusMaster:
+def make_bus(choice: BusChoice, workdir: str, log_path: str, spec: BusSpec | None = None, *,
+             open_to_all_uids: bool = False) -> BusMaster:
+    spec = spec or BusSpec()
     if choice.command:
         return CommandBus(workdir, log_path, choice.command, open_to_all_uids)
     if choice.kind == "dbus-daemon":
-        return DbusDaemon(workdir, log_path, limits=daemon_limits,
-                          open_to_all_uids=open_to_all_uids)
+        return DbusDaemon(workdir, log_path, limits=spec.limits, auth=spec.auth,
+                          policy_xml=spec.daemon_policy, open_to_all_uids=open_to_all_uids)
     if choice.kind == "dbus-broker":
-        return DbusBroker(workdir, log_path, quotas=broker_quotas,
+        return DbusBroker(workdir, log_path, quotas=spec.quotas,
                           open_to_all_uids=open_to_all_uids)
     raise InputError(f"unknown bus {choice.kind!r}; choose one of {', '.join(BUS_KINDS)}"
                      " or give --bus-cmd")

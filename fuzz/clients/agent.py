@@ -24,7 +24,7 @@ from fuzz.clients.journal import Journal
 from fuzz.engine.scenario import ClientGroup
 from fuzz.lifecycle import die_with_parent
 
-AUTH_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
 POLL_S = 0.1  # how often a blocked client looks at its stop flag
 EXIT_AGENT_ERROR = 70
 
@@ -64,7 +64,10 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             _drop_to(group.uid)
         journal.write("invoke", "connect", uid=os.geteuid())
         try:
-            conn = open_dbus_connection(address, auth_timeout=AUTH_TIMEOUT_S)
+            conn = _connect(address)
+        except TimeoutError as e:
+            journal.write("info", "connect", reason="timeout", message=str(e))
+            return
         except Exception as e:  # noqa: BLE001 - any failure to connect is an outcome to record
             journal.write("fail", "connect", error=type(e).__name__, message=str(e))
             return
@@ -84,6 +87,24 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
         journal.write("info", "exit", code=code, ctx_switches=usage.ru_nvcsw + usage.ru_nivcsw)
         journal.close()
     os._exit(code)
+
+
+def _connect(address: str) -> DBusConnection:
+    """Authenticate and say Hello, all within CONNECT_TIMEOUT_S.
+
+    jeepney bounds authentication but waits for the Hello reply forever, and a bus whose policy
+    drops that reply would leave the client stuck; a timer signal bounds the whole exchange.
+    """
+    def expire(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"no Hello reply within {CONNECT_TIMEOUT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, CONNECT_TIMEOUT_S)
+    try:
+        return open_dbus_connection(address, auth_timeout=CONNECT_TIMEOUT_S)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _drop_to(uid: int) -> None:

@@ -125,8 +125,7 @@ class Runner:
     def _run_in(self, bus_dir: str) -> None:
         sc = self.scenario
         self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
-                            daemon_limits=sc.bus.limits, broker_quotas=sc.bus.quotas,
-                            open_to_all_uids=sc.needs_other_uids)
+                            sc.bus, open_to_all_uids=sc.needs_other_uids)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
         info = self.bus.start()
         self.bus_info = info

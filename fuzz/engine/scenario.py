@@ -12,8 +12,9 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fuzz.bus.base import BusSpec
 from fuzz.bus.broker import BROKER_QUOTAS, QUOTA_MAX
-from fuzz.bus.daemon import DAEMON_LIMITS
+from fuzz.bus.daemon import AUTH_MECHANISMS, DAEMON_LIMITS
 from fuzz.bus.factory import BUS_KINDS
 from fuzz.engine.tomlpos import locate
 from fuzz.errors import ScenarioError
@@ -26,13 +27,6 @@ ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
 
 DEFAULT_SERVICE_NAME = "org.busrig.Echo"
 DEFAULT_MATCH = "type='signal',interface='org.busrig.Test'"
-
-
-@dataclass(frozen=True)
-class BusSpec:
-    kind: str | None = None
-    limits: dict[str, int] = field(default_factory=dict)  # dbus-daemon <limit>s
-    quotas: dict[str, int] = field(default_factory=dict)  # dbus-broker --max-*
 
 
 @dataclass(frozen=True)
@@ -206,6 +200,9 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
     kind = c.get("kind", str, default=None, check=_one_of(BUS_KINDS))
     limits_data = c.get("limits", dict, default={})
     quotas_data = c.get("quotas", dict, default={})
+    auth = c.get("auth", list, default=["EXTERNAL"], check=_auth_check)
+    policy_file = c.get("daemon_policy", str, default=None)
+    daemon_policy = None if policy_file is None else _read_policy(c, policy_file)
     c.finish()
 
     limits_c = _Checker(top.path, top.text, limits_data, "bus.limits")
@@ -222,7 +219,34 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
                                 f" (known: {', '.join(BROKER_QUOTAS)})")
         quotas[k] = quotas_c.get(k, int, check=lambda v: None if 0 < v <= QUOTA_MAX
                                  else f"must be between 1 and {QUOTA_MAX}")
-    return BusSpec(kind=kind, limits=limits, quotas=quotas)
+    return BusSpec(kind=kind, limits=limits, quotas=quotas, auth=tuple(auth),
+                   daemon_policy=daemon_policy)
+
+
+def _auth_check(mechs: list[Any]) -> str | None:
+    if not mechs:
+        return "needs at least one mechanism"
+    bad = [m for m in mechs if m not in AUTH_MECHANISMS]
+    return f"unknown mechanism {bad[0]!r}; known: {', '.join(AUTH_MECHANISMS)}" if bad else None
+
+
+def _read_policy(c: _Checker, name: str) -> str:
+    """A file of dbus-daemon <policy> elements, relative to the scenario file."""
+    import os
+    import xml.etree.ElementTree as ET
+    path = os.path.join(os.path.dirname(os.path.abspath(c.path)), name)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise c.fail("daemon_policy", f"cannot read policy file {path}: {e.strerror}") from None
+    try:
+        root = ET.fromstring(f"<busconfig>{text}</busconfig>")
+    except ET.ParseError as e:
+        raise c.fail("daemon_policy", f"{path}: line {e.position[0]}: not well-formed XML") from None
+    if not len(root) or any(child.tag != "policy" for child in root):
+        raise c.fail("daemon_policy", f"{path}: must hold only <policy> elements")
+    return text
 
 
 def _non_negative_limit(name: str) -> Callable[[int], str | None]:

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from jeepney.io.blocking import open_dbus_connection
 
-from fuzz.bus import BusChoice, make_bus
+from fuzz.bus import BusChoice, BusSpec, make_bus
 from fuzz.lifecycle import private_dir
 from tests.conftest import DATA, ROOT, SCENARIOS, leftover_processes, require_binary, rig_env, run_rig
 
@@ -45,8 +45,8 @@ def test_bus_starts_serves_and_stops_clean(choice: BusChoice, rig_tmp: Path,
     monkeypatch.setattr(tempfile, "tempdir", str(rig_tmp))
     log = rig_tmp.parent / "bus.log"
     with private_dir("bus") as workdir:
-        bus = make_bus(choice, workdir, str(log), daemon_limits={"max_names_per_connection": 4},
-                       broker_quotas={"max_matches": 100}, open_to_all_uids=False)
+        spec = BusSpec(limits={"max_names_per_connection": 4}, quotas={"max_matches": 100})
+        bus = make_bus(choice, workdir, str(log), spec)
         info = bus.start()
         try:
             assert bus.alive() and info.pid in bus.pids()
