@@ -25,6 +25,7 @@ from fuzz.engine.scenario import ClientGroup
 from fuzz.lifecycle import die_with_parent
 
 CONNECT_TIMEOUT_S = 5.0
+DRIVER_TIMEOUT_S = 10.0  # the bus driver answers at once unless the bus is in trouble
 POLL_S = 0.1  # how often a blocked client looks at its stop flag
 EXIT_AGENT_ERROR = 70
 
@@ -127,6 +128,18 @@ def error_name(msg: Message) -> str | None:
     return None
 
 
+def driver_call(ctx: Context, op: str, message: Message, **fields: object) -> Message | None:
+    """Call the bus driver, recording invoke and ok/fail under `op`; the reply, or None."""
+    ctx.journal.write("invoke", op, **fields)
+    reply = ctx.conn.send_and_get_reply(message, timeout=DRIVER_TIMEOUT_S)
+    err = error_name(reply)
+    if err:
+        ctx.journal.write("fail", op, **fields, error=err)
+        return None
+    ctx.journal.write("ok", op, **fields)
+    return reply
+
+
 def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -> None:
     """A GetId round trip to the bus driver, recorded as `op`.
 
@@ -138,7 +151,7 @@ def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -
     ctx.journal.write("invoke", op, serial=serial)
     ctx.conn.send(message_bus.GetId(), serial=serial)
     while True:
-        msg = ctx.conn.receive(timeout=10.0)
+        msg = ctx.conn.receive(timeout=DRIVER_TIMEOUT_S)
         if reply_serial(msg) == serial:
             err = error_name(msg)
             if err:

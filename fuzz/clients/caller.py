@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 
 from fuzz.clients.agent import Context, error_name, reply_serial
-from fuzz.clients.pacing import payload_bytes, wait_turn
+from fuzz.clients.pacing import paced_sequence, payload_bytes
 from fuzz.clients.protocol import echo_call
 
 
@@ -14,12 +13,7 @@ def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
     payload = payload_bytes(g.payload, ctx.seed)
     outstanding: dict[int, int] = {}  # serial -> seq, for calls that timed out
-    start = time.monotonic()
-    seqs = range(g.ops) if g.ops is not None else itertools.count()
-    for seq in seqs:
-        if ctx.stop.set:
-            break
-        wait_turn(start, seq, g.rate)
+    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
         serial = next(conn.outgoing_serial)
         t0 = journal.write("invoke", "call", seq=seq, serial=serial, target=g.target)
         try:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-import time
-
 from fuzz.clients.agent import Context, bus_round_trip
-from fuzz.clients.pacing import payload_bytes, wait_turn
+from fuzz.clients.pacing import paced_sequence, payload_bytes
 from fuzz.clients.protocol import tick_signal
 
 
 def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
     payload = payload_bytes(g.payload, ctx.seed)
-    start = time.monotonic()
-    seqs = range(g.ops) if g.ops is not None else itertools.count()
-    for seq in seqs:
-        if ctx.stop.set:
-            break
-        wait_turn(start, seq, g.rate)
+    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
         serial = next(conn.outgoing_serial)
         journal.write("invoke", "emit", seq=seq, serial=serial)
         try:

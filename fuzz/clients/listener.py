@@ -10,19 +10,14 @@ from jeepney import HeaderFields
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Message
 
-from fuzz.clients.agent import POLL_S, Context, bus_round_trip, error_name
+from fuzz.clients.agent import POLL_S, Context, bus_round_trip, driver_call
 from fuzz.clients.protocol import is_tick
 
 
 def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
-    journal.write("invoke", "add-match", rule=g.match)
-    reply = conn.send_and_get_reply(message_bus.AddMatch(g.match), timeout=10.0)
-    err = error_name(reply)
-    if err:
-        journal.write("fail", "add-match", rule=g.match, error=err)
+    if driver_call(ctx, "add-match", message_bus.AddMatch(g.match), rule=g.match) is None:
         return
-    journal.write("ok", "add-match", rule=g.match)
     journal.write("info", "ready")
 
     def record(msg: Message) -> None:

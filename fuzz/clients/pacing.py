@@ -1,18 +1,29 @@
-"""Open-loop pacing: operation n is due at start + n / rate, whatever the bus does."""
+"""Open-loop pacing for active clients: operation n is due at start + n / rate."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
+from typing import Iterator
 
 
-def wait_turn(start: float, n: int, rate: float) -> None:
-    if rate <= 0:
-        return
-    delay = start + n / rate - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+def paced_sequence(ops: int | None, rate: float, stopped) -> Iterator[int]:
+    """Sequence numbers 0, 1, ... (ops of them, or endless), each yielded when it is due.
+
+    Stops early once `stopped()` is true. Open loop: a slow bus does not slow the schedule
+    down, so late operations go out back to back until they have caught up.
+    """
+    start = time.monotonic()
+    for seq in (range(ops) if ops is not None else itertools.count()):
+        if stopped():
+            return
+        if rate > 0:
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        yield seq
 
 
 def payload_bytes(size: int, seed: int) -> bytes:
-    import random
     return random.Random(seed).randbytes(size) if size else b""

@@ -7,20 +7,16 @@ import time
 from jeepney import HeaderFields, MessageType, new_error, new_method_return
 from jeepney.bus_messages import message_bus
 
-from fuzz.clients.agent import POLL_S, Context, error_name
+from fuzz.clients.agent import POLL_S, Context, driver_call
 from fuzz.clients.protocol import ECHO, REPLY_SIGNATURE, TEST_INTERFACE
 
 
 def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
-    journal.write("invoke", "request-name", name=g.bus_name)
-    reply = conn.send_and_get_reply(message_bus.RequestName(g.bus_name), timeout=10.0)
-    err = error_name(reply)
-    if err:
-        journal.write("fail", "request-name", name=g.bus_name, error=err)
+    reply = driver_call(ctx, "request-name", message_bus.RequestName(g.bus_name), name=g.bus_name)
+    if reply is None:
         return
-    journal.write("ok", "request-name", name=g.bus_name, result=reply.body[0])
-    journal.write("info", "ready")
+    journal.write("info", "ready", request_name_result=reply.body[0])
     while not ctx.stop.set:
         try:
             msg = conn.receive(timeout=POLL_S)

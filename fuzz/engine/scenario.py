@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pwd
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from fuzz.bus.base import BusSpec
