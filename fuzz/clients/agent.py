@@ -12,6 +12,7 @@ import os
 import pwd
 import resource
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -49,6 +50,7 @@ class Context:
     journal: Journal
     stop: StopFlag
     conn: DBusConnection
+    address: str
 
 
 def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
@@ -65,7 +67,8 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             _drop_to(group.uid)
         journal.write("invoke", "connect", uid=os.geteuid())
         try:
-            conn = _connect(address)
+            # fd passing makes jeepney read message by message: only where fds may come.
+            conn = connect(address, enable_fds=group.role == "service" or group.fds > 0)
         except TimeoutError as e:
             journal.write("info", "connect", reason="timeout", message=str(e))
             return
@@ -73,8 +76,9 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             journal.write("fail", "connect", error=type(e).__name__, message=str(e))
             return
         journal.write("ok", "connect", unique_name=conn.unique_name)
-        ctx = Context(instance_id, group, seed, journal, stop, conn)
+        ctx = Context(instance_id, group, seed, journal, stop, conn, address)
         try:
+            check_credentials(ctx)
             ROLES[group.role](ctx)
         except DISCONNECTED as e:
             journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
@@ -90,7 +94,7 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
     os._exit(code)
 
 
-def _connect(address: str) -> DBusConnection:
+def connect(address: str, enable_fds: bool = False) -> DBusConnection:
     """Authenticate and say Hello, all within CONNECT_TIMEOUT_S.
 
     jeepney bounds authentication but waits for the Hello reply forever, and a bus whose policy
@@ -102,10 +106,25 @@ def _connect(address: str) -> DBusConnection:
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, CONNECT_TIMEOUT_S)
     try:
-        return open_dbus_connection(address, auth_timeout=CONNECT_TIMEOUT_S)
+        return open_dbus_connection(address, enable_fds=enable_fds,
+                                    auth_timeout=CONNECT_TIMEOUT_S)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def check_credentials(ctx: Context) -> None:
+    """Ask the bus who we are, and record it beside who we really are, for the oracle."""
+    from jeepney.bus_messages import message_bus
+    name = ctx.conn.unique_name
+    reply = driver_call(ctx, "credentials", message_bus.GetConnectionCredentials(name),
+                        name=name)
+    if reply is None:
+        return
+    creds = {k: v[1] for k, v in reply.body[0].items() if k in ("UnixUserID", "ProcessID")}
+    ctx.journal.write("info", "identity", name=name, bus_uid=creds.get("UnixUserID"),
+                      bus_pid=creds.get("ProcessID"), real_uid=os.geteuid(),
+                      real_pid=os.getpid())
 
 
 def _drop_to(uid: int) -> None:
@@ -128,10 +147,92 @@ def error_name(msg: Message) -> str | None:
     return None
 
 
+class Calls:
+    """Method calls with a deadline, and bookkeeping for replies that come at the wrong time.
+
+    A reply to a call that already timed out is a `late-reply`; a second reply to a call that
+    was answered is a `duplicate-reply`; a reply to nothing this client sent is a `stray-reply`.
+    All three are lone events the loss oracle reads.
+    """
+
+    REMEMBER = 100_000  # answered serials kept for duplicate detection
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.timed_out: dict[int, int] = {}  # serial -> seq
+        self.answered: dict[int, int] = {}  # serial -> seq (insertion ordered, bounded)
+
+    def call(self, op: str, seq: int, message: Message, timeout: float,
+             **fields: object) -> tuple[Message, int, int] | None:
+        """Send and wait. Records invoke and info/fail itself; returns (reply, serial,
+        latency_ns) for the caller to record `ok` with whatever it checked."""
+        conn, journal = self.ctx.conn, self.ctx.journal
+        serial = next(conn.outgoing_serial)
+        t0 = journal.write("invoke", op, seq=seq, serial=serial, **fields)
+        try:
+            conn.send(message, serial=serial)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                msg = conn.receive(timeout=left)
+                if reply_serial(msg) == serial:
+                    break
+                self.other(msg)
+        except TimeoutError:
+            self.timed_out[serial] = seq
+            journal.write("info", op, seq=seq, serial=serial, reason="timeout")
+            return None
+        except DISCONNECTED as e:
+            journal.write("info", op, seq=seq, serial=serial, reason="disconnected",
+                          error=type(e).__name__)
+            raise
+        latency = time.monotonic_ns() - t0
+        self._remember(serial, seq)
+        err = error_name(msg)
+        if err:
+            journal.write("fail", op, seq=seq, serial=serial, error=err, latency_ns=latency)
+            return None
+        return msg, serial, latency
+
+    def other(self, msg: Message) -> None:
+        got = reply_serial(msg)
+        if got is None:
+            return
+        journal = self.ctx.journal
+        if got in self.timed_out:
+            journal.write("ok", "late-reply", seq=self.timed_out.pop(got), serial=got)
+        elif got in self.answered:
+            journal.write("ok", "duplicate-reply", seq=self.answered[got], serial=got)
+        else:
+            journal.write("ok", "stray-reply", serial=got, error=error_name(msg))
+
+    def _remember(self, serial: int, seq: int) -> None:
+        self.answered[serial] = seq
+        if len(self.answered) > self.REMEMBER:
+            del self.answered[next(iter(self.answered))]
+
+
+def record_other(journal: Journal, msg: Message) -> None:
+    """A message that is not test traffic: kept so the credentials oracle can see who sent
+    bus-only signals such as NameOwnerChanged."""
+    fields = msg.header.fields
+    journal.write("ok", "recv-other", msg_type=int(msg.header.message_type),
+                  interface=fields.get(HeaderFields.interface),
+                  member=fields.get(HeaderFields.member),
+                  path=fields.get(HeaderFields.path),
+                  sender=fields.get(HeaderFields.sender), serial=msg.header.serial)
+
+
 def driver_call(ctx: Context, op: str, message: Message, **fields: object) -> Message | None:
-    """Call the bus driver, recording invoke and ok/fail under `op`; the reply, or None."""
+    """Call the bus driver, recording invoke and ok/fail/info under `op`; the reply, or None."""
     ctx.journal.write("invoke", op, **fields)
-    reply = ctx.conn.send_and_get_reply(message, timeout=DRIVER_TIMEOUT_S)
+    try:
+        reply = ctx.conn.send_and_get_reply(message, timeout=DRIVER_TIMEOUT_S)
+    except TimeoutError:
+        ctx.journal.write("info", op, **fields, reason="timeout")
+        return None
     err = error_name(reply)
     if err:
         ctx.journal.write("fail", op, **fields, error=err)
@@ -163,9 +264,10 @@ def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -
 
 
 def _roles() -> dict[str, Callable[[Context], None]]:
-    from fuzz.clients import caller, emitter, listener, service
+    from fuzz.clients import caller, churner, emitter, listener, namer, sentinel, service
     return {"caller": caller.run, "service": service.run, "emitter": emitter.run,
-            "listener": listener.run}
+            "listener": listener.run, "sentinel": sentinel.run, "churner": churner.run,
+            "namer": namer.run}
 
 
 ROLES = _roles()

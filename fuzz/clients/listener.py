@@ -10,7 +10,7 @@ from jeepney import HeaderFields
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Message
 
-from fuzz.clients.agent import POLL_S, Context, bus_round_trip, driver_call
+from fuzz.clients.agent import POLL_S, Context, bus_round_trip, driver_call, record_other
 from fuzz.clients.protocol import is_tick
 
 
@@ -27,9 +27,7 @@ def run(ctx: Context) -> None:
             journal.write("ok", "recv", seq=seq, emitter=emitter,
                           sender=fields.get(HeaderFields.sender), serial=msg.header.serial)
         else:
-            journal.write("ok", "recv-other", msg_type=int(msg.header.message_type),
-                          member=fields.get(HeaderFields.member),
-                          sender=fields.get(HeaderFields.sender), serial=msg.header.serial)
+            record_other(journal, msg)
 
     while not ctx.stop.set:
         try:

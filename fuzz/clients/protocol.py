@@ -10,15 +10,20 @@ SERVICE_PATH = "/org/busrig/Service"
 EMITTER_PATH = "/org/busrig/Emitter"
 ECHO = "Echo"
 TICK = "Tick"
-# (sequence number, sender's client id, padding payload)
-CALL_SIGNATURE = "usay"
+# (sequence number, sender's client id, padding payload[, fds])
+CALL_SIGNATURE = "usayah"
 TICK_SIGNATURE = "usay"
-REPLY_SIGNATURE = "us"
+# (sequence number, caller's client id, number of fds the service received)
+REPLY_SIGNATURE = "usu"
+BUS_NAME = "org.freedesktop.DBus"
+# Signals only the bus itself may send; from anyone else they are impersonation.
+BUS_ONLY_SIGNALS = frozenset({"NameOwnerChanged", "NameAcquired", "NameLost"})
 
 
-def echo_call(target: str, seq: int, client_id: str, payload: bytes) -> Message:
+def echo_call(target: str, seq: int, client_id: str, payload: bytes,
+              fds: list[int] | None = None) -> Message:
     address = DBusAddress(SERVICE_PATH, bus_name=target, interface=TEST_INTERFACE)
-    return new_method_call(address, ECHO, CALL_SIGNATURE, (seq, client_id, payload))
+    return new_method_call(address, ECHO, CALL_SIGNATURE, (seq, client_id, payload, fds or []))
 
 
 def tick_signal(seq: int, client_id: str, payload: bytes) -> Message:

@@ -24,15 +24,19 @@ from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
 from fuzz.clients.journal import Journal
 from fuzz.engine import spawner
 from fuzz.engine.history import merge_journals, write_history
-from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, make_plan
-from fuzz.engine.scenario import ACTIVE_ROLES, Scenario
+from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, instance_seed, make_plan
+from fuzz.engine.scenario import ACTIVE_ROLES, ClientGroup, Scenario, Watch
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
 from fuzz.errors import InputError, RigError
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
+from fuzz.watch.busstate import bus_state
+from fuzz.watch.sampler import Watcher
 
 TICK_S = 0.005
+SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
+SENTINEL_ID = "sentinel.0"
 READY_TIMEOUT_S = 10.0
 ACTIVE_STOP_GRACE_S = 8.0  # a caller may be inside a call with a 5 s timeout
 PASSIVE_STOP_GRACE_S = 10.0
@@ -89,6 +93,9 @@ class Runner:
         self.ctx_start: int | None = None
         self.ctx_last: int | None = None
         self.ctx_end: int | None = None
+        self.ping_open_since: int | None = None  # monotonic ns of the open sentinel ping
+        self.hang_snapshot_taken = False
+        self.baseline_fds = 0
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -104,6 +111,8 @@ class Runner:
         self.t0 = time.monotonic_ns()
         self.rig = Journal(os.path.join(self.journal_dir, "rig.jsonl"), "rig")
         self.nemesis = Journal(os.path.join(self.journal_dir, "nemesis.jsonl"), "nemesis")
+        self.watch_journal = Journal(os.path.join(self.journal_dir, "watch.jsonl"), "watch")
+        self.watcher = Watcher(self.watch_journal, self.out_dir, self.scenario.watch.period)
         error: BaseException | None = None
         try:
             with signals_raise(), private_dir("bus") as bus_dir:
@@ -117,6 +126,7 @@ class Runner:
         finally:
             self.rig.close()
             self.nemesis.close()
+            self.watch_journal.close()
         result = self._finish(error)
         return result
 
@@ -133,12 +143,18 @@ class Runner:
                        version=info.version)
         self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
                               "version": info.version})
-
+        self.baseline_fds = self._bus_fds() or 0
+        self.watcher.sample(self._watch_targets())
+        self._record_bus_state("baseline")
+        watch = sc.watch
+        if watch.sentinel:
+            self._wait_ready([self._start_client(sentinel_instance(watch, self.seed))])
         # Services first (callers need their names), then listeners (so they miss nothing).
         for role in ("service", "listener"):
             started = [self._start_client(i) for i in self.plan.initial
                        if i.group.role == role]
             self._wait_ready(started)
+        self._pause(watch.quiet)  # the sentinel alone on the bus: the latency baseline
         self.traffic_start = time.monotonic()
         self.ctx_start = self.ctx_last = self._bus_ctx_switches()
         self.rig.write("info", "traffic-start")
@@ -248,6 +264,9 @@ class Runner:
         """Read new journal lines, reap exited clients, notice a dead bus."""
         for event in self.tail.poll():
             op = event.get("op")
+            if event.get("process") == SENTINEL_ID and op == "ping":
+                self._track_ping(event)
+                continue
             if event.get("type") == "invoke":
                 self.counters.invokes += 1
                 self.counters.by_op[op] = self.counters.by_op.get(op, 0) + 1
@@ -260,6 +279,48 @@ class Runner:
                 self._record_exit(c)
         if self.bus is not None and not self.bus_exit_recorded and not self.bus.alive():
             self._record_bus_exit()
+        now = time.monotonic()
+        self._check_liveness(now)
+        if self.bus is not None and not self.bus_exit_recorded:
+            self.watcher.tick(self._watch_targets(), now)
+
+    def _watch_targets(self) -> dict[str, int]:
+        assert self.bus is not None
+        pids = self.bus.pids()
+        targets = {("bus" if i == 0 else f"bus.{i}"): pid for i, pid in enumerate(pids)}
+        for c in self.clients.values():
+            if not c.exited and c.process.pid is not None:
+                targets[c.instance.id] = c.process.pid
+        return targets
+
+    def _track_ping(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "invoke":
+            self.ping_open_since = event["time"]
+        else:
+            self.ping_open_since = None
+            self.hang_snapshot_taken = False
+
+    def _check_liveness(self, now: float) -> None:
+        """A ping open longer than hang_after while the bus exists: snapshot the bus once."""
+        if self.ping_open_since is None or self.hang_snapshot_taken or self.bus is None:
+            return
+        open_s = now - self.ping_open_since / 1e9
+        if open_s < self.scenario.watch.hang_after or not self.bus.alive():
+            return
+        self.hang_snapshot_taken = True
+        self.progress("hang", {"open_s": round(open_s, 2)})
+        self.watcher.snapshot(f"liveness ping unanswered for {open_s:.1f} s", self.bus.pids())
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._observe()
+            time.sleep(TICK_S)
+
+    def _record_bus_state(self, phase: str) -> None:
+        assert self.bus_info is not None
+        self.watch_journal.write("info", "bus-state", phase=phase,
+                                 **bus_state(self.bus_info.address))
 
     def _record_exit(self, c: _Client) -> None:
         c.exited = True
@@ -304,7 +365,11 @@ class Runner:
         clients = list(self.clients.values())
         try:
             self._stop_clients([c for c in clients if c.active], ACTIVE_STOP_GRACE_S)
-            self._stop_clients([c for c in clients if not c.active], PASSIVE_STOP_GRACE_S)
+            self._stop_clients([c for c in clients if not c.active and c.instance.id != SENTINEL_ID],
+                               PASSIVE_STOP_GRACE_S)
+            self._stop_clients([c for c in clients if c.instance.id == SENTINEL_ID],
+                               PASSIVE_STOP_GRACE_S)
+            self._settle_and_record_final_state()
         finally:
             # Even if stopping politely failed, nothing may outlive the run.
             for c in clients:
@@ -319,6 +384,26 @@ class Runner:
                 self.bus.stop()
                 if not self.bus_exit_recorded:
                     self._record_bus_exit()
+
+    def _settle_and_record_final_state(self) -> None:
+        """With every client gone, give the bus a moment to drop their connections, then take
+        the final sample and bus state the leak oracle compares with the baseline."""
+        if self.bus is None or not self.bus.alive() or self.ping_open_since is not None:
+            return
+        deadline = time.monotonic() + SETTLE_S
+        while time.monotonic() < deadline:
+            fds = self._bus_fds()
+            if fds is not None and fds <= self.baseline_fds:
+                break
+            time.sleep(0.05)
+        self.watcher.sample(self._watch_targets())
+        self._record_bus_state("final")
+
+    def _bus_fds(self) -> int | None:
+        from fuzz.watch.procstat import sample_process
+        assert self.bus is not None
+        samples = [sample_process(pid) for pid in self.bus.pids()]
+        return sum(s.fds for s in samples if s is not None) if samples else None
 
     def _bus_ctx_switches(self) -> int | None:
         if self.bus is None:
@@ -375,6 +460,12 @@ class Runner:
         _write_json(os.path.join(self.out_dir, "findings.json"),
                     [f.to_json() for f in findings])
         return RunResult(self.out_dir, summary, findings, error)
+
+
+def sentinel_instance(watch: Watch, seed: int) -> ClientInstance:
+    group = ClientGroup(name="sentinel", role="sentinel", rate=1.0 / watch.ping_interval,
+                        timeout=max(30.0, 10 * watch.hang_after))
+    return ClientInstance(SENTINEL_ID, group, instance_seed(seed, SENTINEL_ID))
 
 
 def _spawn_stats(events: list) -> dict[str, float | None]:

@@ -19,8 +19,9 @@ from fuzz.bus.factory import BUS_KINDS
 from fuzz.engine.tomlpos import locate
 from fuzz.errors import ScenarioError
 
-ROLES = ("caller", "service", "emitter", "listener")
-ACTIVE_ROLES = ("caller", "emitter")  # they finish by themselves; the others serve until stopped
+ROLES = ("caller", "service", "emitter", "listener", "churner", "namer")
+# Active roles finish by themselves (ops) or at the bound; the others serve until stopped.
+ACTIVE_ROLES = ("caller", "emitter", "churner", "namer")
 CLIENT_ACTIONS = ("start", "stop", "kill")
 BUS_ACTIONS = ("kill-bus",)
 ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
@@ -40,6 +41,7 @@ class ClientGroup:
     payload: int = 0  # extra bytes carried by each call or signal
     target: str = DEFAULT_SERVICE_NAME  # caller: the name it calls
     timeout: float = 5.0  # caller: seconds before a call is recorded as `info`
+    fds: int = 0  # caller: file descriptors passed with each call
     bus_name: str = DEFAULT_SERVICE_NAME  # service: the name it owns
     delay: float = 0.0  # service: seconds to sleep before answering
     silent: bool = False  # service: never answer
@@ -64,6 +66,16 @@ class Bound:
 
 
 @dataclass(frozen=True)
+class Watch:
+    period: float = 0.1  # seconds between process/socket samples; 0 turns sampling off
+    sentinel: bool = True  # run the liveness sentinel
+    ping_interval: float = 0.1  # seconds between sentinel round trips
+    hang_after: float = 2.0  # a ping open this long counts as a hang (snapshot + oracle)
+    quiet: float = 0.3  # seconds of sentinel-only traffic before the clients, for a baseline
+    latency_deadline_ms: float | None = None  # p99 of calls and pings must stay below this
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -71,6 +83,7 @@ class Scenario:
     clients: tuple[ClientGroup, ...]
     schedule: tuple[Action, ...]
     bound: Bound
+    watch: Watch = Watch()
     path: str = "<memory>"
 
     def group(self, name: str) -> ClientGroup:
@@ -179,9 +192,10 @@ def parse_scenario(text: str, path: str = "<memory>") -> Scenario:
     schedule = tuple(_parse_action(top, i, a, groups)
                      for i, a in enumerate(top.get("schedule", list, default=[])))
     bound = _parse_bound(top, top.get("bound", dict, default={}))
+    watch = _parse_watch(top, top.get("watch", dict, default={}))
     top.finish()
     return Scenario(name=name, description=description, bus=bus, clients=groups,
-                    schedule=schedule, bound=bound, path=path)
+                    schedule=schedule, bound=bound, watch=watch, path=path)
 
 
 def _stem(path: str) -> str:
@@ -255,10 +269,12 @@ def _non_negative_limit(name: str) -> Callable[[int], str | None]:
 
 
 _ROLE_KEYS: dict[str, tuple[str, ...]] = {
-    "caller": ("target", "timeout", "payload"),
+    "caller": ("target", "timeout", "payload", "fds"),
     "service": ("bus_name", "delay", "silent"),
     "emitter": ("payload",),
     "listener": ("match",),
+    "churner": (),
+    "namer": (),
 }
 
 
@@ -282,7 +298,7 @@ def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
     spec = {
         "target": (str, None), "timeout": (float, _positive), "payload": (int, _non_negative),
         "bus_name": (str, None), "delay": (float, _non_negative), "silent": (bool, None),
-        "match": (str, None),
+        "match": (str, None), "fds": (int, _non_negative),
     }
     for key in extra:
         kind, check = spec[key]
@@ -341,6 +357,20 @@ def _target_check(groups: tuple[ClientGroup, ...], action: str) -> Callable[[str
         return None
 
     return check
+
+
+def _parse_watch(top: _Checker, data: dict[str, Any]) -> Watch:
+    c = _Checker(top.path, top.text, data, "watch")
+    w = Watch(
+        period=c.get("period", float, default=0.1, check=_non_negative),
+        sentinel=c.get("sentinel", bool, default=True),
+        ping_interval=c.get("ping_interval", float, default=0.1, check=_positive),
+        hang_after=c.get("hang_after", float, default=2.0, check=_positive),
+        quiet=c.get("quiet", float, default=0.3, check=_non_negative),
+        latency_deadline_ms=c.get("latency_deadline_ms", float, default=None, check=_positive),
+    )
+    c.finish()
+    return w
 
 
 def _parse_bound(top: _Checker, data: dict[str, Any]) -> Bound:

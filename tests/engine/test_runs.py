@@ -38,7 +38,7 @@ def test_smoke_is_complete_and_ordered(bus: str, tmp_path: Path):
     assert s["calls"]["latency_us"]["p50"] <= s["calls"]["latency_us"]["p99"]
     assert s["bus"]["ctx_switches_per_rt"] > 0
     assert s["bus"]["kind"] == bus
-    assert s["spawn"]["clients"] == 6
+    assert s["spawn"]["clients"] == 7  # six scenario clients and the liveness sentinel
 
 
 @pytest.mark.timeout(120)
@@ -102,7 +102,8 @@ def test_clients_run_as_another_uid(bus: str, tmp_path: Path):
     run = run_rig("run", str(scenario), "--bus", bus, "--seed", "1", out=tmp_path / "out")
     assert run.returncode == 0, run.stdout + run.stderr
     uids = {e.process: e.get("uid") for e in run.history if e.op == "connect" and e.type == "invoke"}
-    assert uids == {"service.0": 0, "caller.0": 65534, "emitter.0": 65534, "listener.0": 65534}
+    assert uids == {"sentinel.0": 0, "service.0": 0, "caller.0": 65534, "emitter.0": 65534,
+                    "listener.0": 65534}
     assert run.summary["calls"]["ok"] == 100 and run.summary["signals"]["received"] == 100
 
 

@@ -1,0 +1,35 @@
+"""Churner: connection churn. Each operation opens a new connection, does one round trip with
+the bus driver on it and closes it; the bus must forget every one of them."""
+
+from __future__ import annotations
+
+from jeepney.bus_messages import message_bus
+
+from fuzz.clients.agent import DISCONNECTED, DRIVER_TIMEOUT_S, Context, connect, error_name
+from fuzz.clients.pacing import paced_sequence
+
+
+def run(ctx: Context) -> None:
+    g, journal = ctx.group, ctx.journal
+    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+        journal.write("invoke", "churn", seq=seq)
+        try:
+            conn = connect(ctx.address)
+        except TimeoutError as e:
+            journal.write("info", "churn", seq=seq, reason="timeout", message=str(e))
+            continue
+        except DISCONNECTED as e:
+            journal.write("fail", "churn", seq=seq, error=type(e).__name__, message=str(e))
+            continue
+        try:
+            reply = conn.send_and_get_reply(message_bus.GetId(), timeout=DRIVER_TIMEOUT_S)
+        except (TimeoutError, *DISCONNECTED) as e:
+            journal.write("info", "churn", seq=seq, reason=type(e).__name__)
+            continue
+        finally:
+            conn.close()
+        err = error_name(reply)
+        if err:
+            journal.write("fail", "churn", seq=seq, error=err)
+        else:
+            journal.write("ok", "churn", seq=seq, unique_name=conn.unique_name)
