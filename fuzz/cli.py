@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_verdict(result, choice, args.scenario)
     if result.error is not None:
         raise result.error
-    return EXIT_FOUND if result.findings else EXIT_CLEAN
+    return EXIT_FOUND if any(not f.by_policy for f in result.findings) else EXIT_CLEAN
 
 
 def print_progress(what: str, info: dict[str, Any]) -> None:
@@ -96,14 +96,17 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
           f"  per message: {bus['ctx_switches_per_message']}")
     print(f"bus + clients ctx switches per round trip: {s['ctx_switches']['all_ctx_switches_per_rt']}")
     for f in result.findings:
-        print(f"FINDING [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
-    if result.findings and result.error is None:
+        label = "BY POLICY" if f.by_policy else "FINDING"
+        print(f"{label} [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
+    if any(not f.by_policy for f in result.findings) and result.error is None:
         print(f"reproduce: python rig.py run {scenario_path} {choice.cli_args()}"
               f" --seed {s['seed']}")
     if result.error is not None:
         print("verdict: the run did not complete (rig error below); history and summary kept")
     else:
-        print("verdict: " + ("found something" if result.findings else "nothing found"))
+        bugs = [f for f in result.findings if not f.by_policy]
+        print("verdict: " + ("found something" if bugs else "nothing found"
+                             + (" (only documented behaviour)" if result.findings else "")))
 
 
 COMMANDS = {"run": cmd_run}

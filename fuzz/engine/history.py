@@ -30,7 +30,7 @@ LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exi
                       "disconnect", "agent-error", "bus-exit", "bus-stop",
                       "client-start", "client-stop", "client-exit", "not-ready",
                       "traffic-start", "traffic-end",
-                      "abort", "skip", "proc", "sockets", "bus-state", "hang-snapshot",
+                      "abort", "skip", "config", "proc", "sockets", "bus-state", "hang-snapshot",
                       "identity", "duplicate-reply", "stray-reply"})
 
 

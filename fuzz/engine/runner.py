@@ -9,6 +9,7 @@ process, writes the history and the summary, and only then lets the error throug
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -136,6 +137,9 @@ class Runner:
         sc = self.scenario
         self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
                             sc.bus, open_to_all_uids=sc.needs_other_uids)
+        self.rig.write("info", "config", seed=self.seed, scenario=sc.name,
+                       watch=dataclasses.asdict(sc.watch), limits=sc.bus.limits,
+                       quotas=sc.bus.quotas)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
         info = self.bus.start()
         self.bus_info = info

@@ -14,6 +14,8 @@ class Finding:
     title: str
     explanation: str
     evidence: tuple[int, ...] = field(default_factory=tuple)  # history indexes
+    # A documented behaviour of the bus (a quota, a policy), not a bug: reported, never fatal.
+    by_policy: bool = False
 
     @property
     def signature(self) -> str:

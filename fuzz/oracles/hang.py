@@ -1,0 +1,166 @@
+"""Hangs and deadlocks: the liveness sentinel's round trip went unanswered while the bus lived.
+
+A stall is a sentinel ping that took longer than the run's hang_after (or never came back).
+It is classified from the bus's own samples during the stall: `stopped` (state T), `spinning`
+(CPU near 100%), or `blocked` in the kernel function the samples and the hang snapshot show.
+The finding carries the socket queues at onset and the wait-for graph among clients (who was
+waiting for whose reply), with any cycle in it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from fuzz.engine.history import Event
+from fuzz.oracles.facts import SENTINEL, Facts, read_facts
+from fuzz.oracles.finding import Finding
+
+SPINNING_CPU = 0.9  # share of one CPU over the stall
+
+
+def check_hang(events: Sequence[Event]) -> list[Finding]:
+    facts = read_facts(events)
+    stalls = _stalls(events, facts)
+    return [_judge(events, facts, start, end, ping) for start, end, ping in stalls[:1]]
+
+
+def _stalls(events: Sequence[Event], facts: Facts) -> list[tuple[int, int, Event]]:
+    """(start, end, invoke) of every ping open longer than hang_after while the bus lived."""
+    out = []
+    open_ping: Event | None = None
+    limit = facts.hang_after_ns
+    for e in events:
+        if e.process != SENTINEL or e.op != "ping":
+            continue
+        if e.type == "invoke":
+            open_ping = e
+            continue
+        if open_ping is None:
+            continue
+        start, end = open_ping.time, e.time
+        if e.type in ("info", "fail") and e.get("reason") != "timeout":
+            end = start  # cut short by a disconnect or the end of the run: judged below
+        if end - start > limit and facts.bus_up_during(start, start + limit):
+            out.append((start, end, open_ping))
+        open_ping = None
+    if open_ping is not None and facts.end - open_ping.time > limit \
+            and facts.bus_up_during(open_ping.time, open_ping.time + limit):
+        out.append((open_ping.time, facts.end, open_ping))
+    return out
+
+
+def _judge(events: Sequence[Event], facts: Facts, start: int, end: int, ping: Event) -> Finding:
+    samples = [e for e in events if e.op == "proc" and str(e.get("target", "")).startswith("bus")
+               and start <= e.time <= end]
+    snapshot = next((e for e in events if e.op == "hang-snapshot" and e.time >= start), None)
+    kind, detail = _classify(samples, snapshot)
+    queues = _queues_at(events, start + facts.hang_after_ns)
+    edges = _wait_for(events, facts, start + facts.hang_after_ns)
+    cycle = _find_cycle(edges)
+    lines = [f"The sentinel's GetId round trip to the bus went unanswered for"
+             f" {(end - start) / 1e9:.1f} s (limit {facts.hang_after_ns / 1e9:.1f} s)"
+             f" while the bus process existed. Classified as {kind}: {detail}."]
+    if queues:
+        lines.append("Fullest sockets at onset (owner -> peer: bytes queued): " + ", ".join(
+            f"{q['owner']} -> {q.get('peer_owner') or '?'}: {q['rq']}" for q in queues))
+    if edges:
+        lines.append("Waiting for replies: " + ", ".join(f"{a} -> {b}" for a, b in sorted(edges)))
+    if cycle:
+        lines.append("Deadlock cycle: " + " -> ".join(cycle + [cycle[0]]))
+    if snapshot is not None:
+        lines.append(f"Snapshot of the bus: {snapshot.get('path')}")
+    evidence = (ping.index,) + ((snapshot.index,) if snapshot else ())
+    return Finding(
+        oracle="hang", severity="high", kind=f"{kind}:{detail}" + (":cycle" if cycle else ""),
+        title=f"the bus stopped answering ({kind}: {detail})",
+        explanation="\n".join(lines), evidence=evidence)
+
+
+def _classify(samples: list[Event], snapshot: Event | None) -> tuple[str, str]:
+    if any(s.get("state") in ("T", "t") for s in samples):
+        return "stopped", "the bus process was stopped (state T)"
+    by_pid: dict[Any, list[Event]] = {}
+    for s in samples:
+        by_pid.setdefault(s.get("pid"), []).append(s)
+    for pid_samples in by_pid.values():
+        if len(pid_samples) >= 2:
+            first, last = pid_samples[0], pid_samples[-1]
+            wall = (last.time - first.time) / 1e9
+            if wall > 0 and (last.get("cpu_s", 0) - first.get("cpu_s", 0)) / wall >= SPINNING_CPU:
+                return "spinning", "the bus burned a whole CPU without answering"
+    if snapshot is not None:
+        for p in snapshot.get("processes") or []:
+            if p.get("state") not in ("R",) and p.get("syscall") not in (None, "running"):
+                return "blocked", f"in {p.get('syscall')} ({p.get('wchan')})"
+    wchans = Counter(s.get("wchan") for s in samples if s.get("wchan") not in (None, "0"))
+    if wchans:
+        return "blocked", f"in the kernel at {wchans.most_common(1)[0][0]}"
+    return "unresponsive", "no sample explains it"
+
+
+def _queues_at(events: Sequence[Event], when: int) -> list[dict]:
+    last = None
+    for e in events:
+        if e.op == "sockets" and e.get("sockets") is not None:
+            if e.time > when and last is not None:
+                break
+            last = e
+    if last is None:
+        return []
+    rows = [q for q in last.get("sockets") if q.get("rq", 0) > 0 and not q.get("listening")]
+    return sorted(rows, key=lambda q: -q["rq"])[:5]
+
+
+def _wait_for(events: Sequence[Event], facts: Facts, when: int) -> set[tuple[str, str]]:
+    """Edges caller -> owner of the name it was calling, for calls open at `when`."""
+    owner: dict[str, str] = {}
+    open_calls: dict[tuple[str, Any], Event] = {}
+    for e in events:
+        if e.time > when:
+            break
+        if e.op == "request-name" and e.type == "ok":
+            owner[e.get("name")] = e.process
+        elif e.op == "release-name" and e.type == "ok":
+            owner.pop(e.get("name"), None)
+        elif e.op == "call":
+            key = (e.process, e.get("seq"))
+            if e.type == "invoke":
+                open_calls[key] = e
+            else:
+                open_calls.pop(key, None)
+    edges = set()
+    for (caller, _seq), inv in open_calls.items():
+        target = inv.get("target")
+        callee = owner.get(target) or facts.process_of.get(target)
+        edges.add((caller, callee or f"{target} (no owner)"))
+    return edges
+
+
+def _find_cycle(edges: set[tuple[str, str]]) -> list[str]:
+    graph: dict[str, list[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, []).append(b)
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, [])):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []

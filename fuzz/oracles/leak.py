@@ -1,0 +1,105 @@
+"""Leaks: what the bus still holds after every client has gone, against its state before any
+client came: file descriptors, sockets, memory, and its own books (connections, names, match
+rules, pending replies).
+
+The runner samples the bus once before the first client connects ("baseline") and once after
+the last one has left and the bus had a moment to notice ("final"). Memory is judged with a
+wide margin: glibc keeps freed memory after bursts (DESIGN.md), so only growth far beyond what
+allocator slack explains is reported.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from fuzz.engine.history import Event
+from fuzz.oracles.finding import Finding
+
+RSS_SLACK_BYTES = 48 * 1024 * 1024
+STATE_KEYS = {
+    "connections": "connections",
+    "incomplete_connections": "incomplete connections",
+    "match_rules": "match rules",
+    "owned_names": "well-known names",
+    "pending_replies": "pending replies",
+}
+
+
+def check_leak(events: Sequence[Event]) -> list[Finding]:
+    states = {e.get("phase"): e for e in events if e.op == "bus-state" and not e.get("error")}
+    base, final = states.get("baseline"), states.get("final")
+    if base is None or final is None:
+        return []  # the bus died, hung or could not be asked: other oracles speak
+    findings: list[Finding] = []
+    last_exit = max((e.time for e in events if e.op == "client-exit"), default=base.time)
+    before = _bus_totals_before(events, base.time)
+    after = _bus_totals_before(events, final.time, after=last_exit)
+    if before and after:
+        for key, what in (("fds", "file descriptors"), ("sockets", "sockets")):
+            grown = after[key][0] - before[key][0]
+            if grown > 0:
+                findings.append(Finding(
+                    oracle="leak", severity="high", kind=f"bus-{key}",
+                    title=f"the bus kept {grown} {what} after every client left",
+                    explanation=f"Before any client connected the bus held {before[key][0]}"
+                                f" {what}; after all of them disconnected (and a settle pause)"
+                                f" it held {after[key][0]}. Each departed connection must"
+                                " release what it used.",
+                    evidence=(before[key][1], after[key][1])))
+        grown_rss = after["rss"][0] - before["rss"][0]
+        if grown_rss > max(RSS_SLACK_BYTES, before["rss"][0]):
+            findings.append(Finding(
+                oracle="leak", severity="medium", kind="bus-memory",
+                title=f"the bus's memory grew by {grown_rss >> 20} MiB and stayed",
+                explanation=f"Resident memory went from {before['rss'][0] >> 20} MiB before"
+                            f" the clients to {after['rss'][0] >> 20} MiB after all of them"
+                            " left: more than twice the start and more than allocator slack"
+                            f" ({RSS_SLACK_BYTES >> 20} MiB) explains.",
+                evidence=(before["rss"][1], after["rss"][1])))
+    leftover = [n for n in final.get("names") or [] if n not in (base.get("names") or [])]
+    if leftover:
+        findings.append(Finding(
+            oracle="leak", severity="high", kind="bus-names",
+            title="names of departed clients are still on the bus",
+            explanation=f"After every client disconnected, ListNames still shows"
+                        f" {', '.join(leftover[:10])}.",
+            evidence=(base.index, final.index)))
+    for key, what in STATE_KEYS.items():
+        b, f = base.get(key), final.get(key)
+        if isinstance(b, int) and isinstance(f, int) and f > b:
+            findings.append(Finding(
+                oracle="leak", severity="high", kind=f"bus-state-{key}",
+                title=f"the bus still counts {f - b} {what} of departed clients",
+                explanation=f"The bus's own statistics show {b} {what} before any client"
+                            f" and {f} after all of them left.",
+                evidence=(base.index, final.index)))
+    return findings
+
+
+def _bus_totals_before(events: Sequence[Event], before: int,
+                       after: int = -1) -> dict[str, tuple[int, int]]:
+    """Sum of the last sample of each bus process in (after, before): fds, rss, sockets.
+
+    Values come with the index of an event that shows them.
+    """
+    last: dict[str, Event] = {}
+    sockets: Event | None = None
+    for e in events:
+        if e.time <= after:
+            continue
+        if e.time >= before:
+            break
+        if e.op == "proc" and str(e.get("target", "")).startswith("bus"):
+            last[e.get("target")] = e
+        elif e.op == "sockets" and e.get("sockets") is not None:
+            sockets = e
+    if not last:
+        return {}
+    any_index = next(iter(last.values())).index
+    n_sockets = sum(1 for s in (sockets.get("sockets") if sockets else [])
+                    if str(s.get("owner", "")).startswith("bus"))
+    return {
+        "fds": (sum(e.get("fds", 0) for e in last.values()), any_index),
+        "rss": (sum(e.get("rss", 0) for e in last.values()), any_index),
+        "sockets": (n_sockets, sockets.index if sockets else any_index),
+    }

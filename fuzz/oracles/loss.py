@@ -1,0 +1,253 @@
+"""Loss and duplication: every call gets exactly one reply, every owed signal arrives once.
+
+Conservative by construction, so a healthy bus never trips it. A signal is owed to a listener
+only if it was sent after the listener's match rule was in place, its emitter's flush round
+trip (proof the bus routed it) ended before the listener's barrier round trip began, and the
+bus stayed up in between. A call counts as lost only if the bus and the service stayed up and
+connected throughout and the caller kept listening long after.
+
+What the buses document is not a bug (abuse-catalog.md §7.3): dbus-daemon skips a broadcast
+for a receiver whose queue is over max_outgoing_bytes; dbus-broker disconnects a subscriber it
+cannot queue a signal for. Both come out as low-severity `by_policy` findings naming the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Sequence
+
+from fuzz.clients.protocol import TEST_INTERFACE, TICK
+from fuzz.engine.history import Event
+from fuzz.oracles.facts import Facts, read_facts
+from fuzz.oracles.finding import Finding
+
+_RULE_ITEM = re.compile(r"\s*(\w+)\s*=\s*'([^']*)'\s*")
+_RULE = re.compile(rf"{_RULE_ITEM.pattern}(,{_RULE_ITEM.pattern})*")
+# A listener's receive queue this full means it was falling behind, so dbus-daemon's
+# per-receiver queue may have reached max_outgoing_bytes.
+BACKLOG_BYTES = 64 * 1024
+# A reply this late after its service answered is not "late" any more: it is gone.
+REPLY_GRACE_NS = 2_000_000_000
+
+
+def rule_takes_ticks(rule: str) -> bool:
+    """True if the match rule certainly matches every Tick signal the emitters send."""
+    if not _RULE.fullmatch(rule):
+        return False
+    wanted = {"type": "signal", "interface": TEST_INTERFACE, "member": TICK}
+    return all(wanted.get(k) == v for k, v in _RULE_ITEM.findall(rule))
+
+
+def check_loss(events: Sequence[Event]) -> list[Finding]:
+    facts = read_facts(events)
+    return _signal_loss(events, facts) + _call_loss(events, facts) + _listener_disconnects(events, facts)
+
+
+# --- signals ------------------------------------------------------------------------------
+
+def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
+    rules: dict[str, str] = {}
+    ready: dict[str, Event] = {}
+    barrier: dict[str, Event] = {}
+    flush: dict[str, Event] = {}
+    emit_invoke: dict[tuple[str, int], int] = {}
+    sent: dict[str, list[tuple[int, int]]] = defaultdict(list)  # emitter -> (invoke time, seq)
+    got: dict[str, dict[tuple[str, int], list[Event]]] = defaultdict(lambda: defaultdict(list))
+    backlog: dict[str, int] = defaultdict(int)  # listener -> largest receive queue seen
+    for e in events:
+        if e.op == "add-match" and e.type == "ok":
+            rules[e.process] = e.get("rule", "")
+        elif e.op == "ready" and e.process in rules:
+            ready[e.process] = e
+        elif e.op == "barrier" and e.type == "invoke":
+            barrier[e.process] = e
+        elif e.op == "flush" and e.type == "ok":
+            flush[e.process] = e
+        elif e.op == "emit" and e.type == "invoke":
+            emit_invoke[(e.process, e.get("seq"))] = e.time
+        elif e.op == "emit" and e.type == "ok":
+            t = emit_invoke.get((e.process, e.get("seq")))
+            if t is not None:
+                sent[e.process].append((t, e.get("seq")))
+        elif e.op == "recv":
+            got[e.process][(e.get("emitter"), e.get("seq"))].append(e)
+        elif e.op == "sockets":
+            for sk in e.get("sockets") or []:
+                if sk.get("owner") in rules:
+                    backlog[sk["owner"]] = max(backlog[sk["owner"]], sk.get("rq", 0))
+
+    findings: list[Finding] = []
+    for listener in sorted(set(got) | set(ready)):
+        for (emitter, seq), copies in sorted(got[listener].items()):
+            if len(copies) > 1:
+                findings.append(Finding(
+                    oracle="loss", severity="high", kind="broadcast-duplicated",
+                    title="a broadcast signal was delivered twice to one listener",
+                    explanation=f"Listener {listener} received seq {seq} from {emitter}"
+                                f" {len(copies)} times; each match delivers a signal once.",
+                    evidence=tuple(c.index for c in copies[:3])))
+                break
+        if listener not in ready or listener not in barrier or not rule_takes_ticks(rules[listener]):
+            continue
+        start, end = ready[listener].time, barrier[listener].time
+        if not facts.bus_up_during(start, end):
+            continue
+        for emitter, emitted in sorted(sent.items()):
+            if emitter not in flush or flush[emitter].time > end:
+                continue
+            missing = sorted(seq for t, seq in emitted
+                             if t > start and (emitter, seq) not in got[listener])
+            if not missing:
+                continue
+            evidence = (ready[listener].index, flush[emitter].index, barrier[listener].index)
+            if facts.bus_kind == "dbus-daemon" and (
+                    "max_outgoing_bytes" in facts.limits or backlog[listener] >= BACKLOG_BYTES):
+                findings.append(Finding(
+                    oracle="loss", severity="low", kind="broadcast-skipped-full-queue",
+                    by_policy=True,
+                    title="dbus-daemon skipped broadcasts for a receiver that fell behind",
+                    explanation=f"{len(missing)} signal(s) from {emitter} never reached"
+                                f" {listener} (seq {_ranges(missing)}), whose queue was backed up"
+                                f" (largest receive queue seen: {backlog[listener]} bytes)."
+                                " dbus-daemon silently skips a broadcast for a receiver whose"
+                                " outgoing queue is over max_outgoing_bytes (documented).",
+                    evidence=evidence))
+                continue
+            findings.append(Finding(
+                oracle="loss", severity="high", kind="broadcast-lost",
+                title="broadcast signals never reached a subscribed listener",
+                explanation=f"Listener {listener} had its match rule in place before {emitter}"
+                            f" sent seq {_ranges(missing)} ({len(missing)} signals); the bus"
+                            " confirmed routing them (the emitter's flush round trip) before"
+                            " the listener's barrier round trip, and stayed up, yet they never"
+                            " arrived and the listener was not disconnected.",
+                evidence=evidence))
+    return findings
+
+
+def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding]:
+    """A subscriber dropped by the bus while the bus lived and nobody killed it."""
+    findings = []
+    for process, e in sorted(facts.disconnects.items()):
+        if process in facts.targeted or not facts.bus_up_during(e.time, e.time):
+            continue
+        if facts.bus_kind == "dbus-broker":
+            findings.append(Finding(
+                oracle="loss", severity="low", kind="peer-disconnected-over-quota",
+                by_policy=True,
+                title="dbus-broker disconnected a client (quota policy)",
+                explanation=f"{process} lost its connection while the bus was up. dbus-broker"
+                            " disconnects a peer that cannot take a signal it subscribed to or"
+                            " a reply it asked for once its uid's quota is used up"
+                            " (documented; see the bus log for the quota line).",
+                evidence=(e.index,)))
+        else:
+            findings.append(Finding(
+                oracle="loss", severity="high", kind="client-disconnected",
+                title="the bus dropped a well-behaved client",
+                explanation=f"{process} lost its connection ({e.get('error')}: "
+                            f"{e.get('message')}) while the bus was up and nothing in the run"
+                            " attacked it. Everything it was owed after that point is lost.",
+                evidence=(e.index,)))
+    return findings
+
+
+# --- calls --------------------------------------------------------------------------------
+
+def _call_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
+    findings: list[Finding] = []
+    served: dict[tuple[str, int], Event] = {}
+    for e in events:
+        if e.op == "serve":
+            key = (e.get("caller"), e.get("seq"))
+            if key in served:
+                findings.append(Finding(
+                    oracle="loss", severity="high", kind="call-duplicated",
+                    title="a method call was delivered twice to its service",
+                    explanation=f"Service {e.process} received call seq {e.get('seq')} from"
+                                f" {e.get('caller')} twice; the caller sent it once.",
+                    evidence=(served[key].index, e.index)))
+            served.setdefault(key, e)
+    late = {(e.process, e.get("serial")) for e in events if e.op == "late-reply"}
+    last_serve: dict[str, int] = {}  # service -> time of the last call it served
+    server_of: dict[str, str] = {}  # caller -> a service that served it
+    for e in events:
+        if e.op == "serve":
+            last_serve[e.process] = e.time
+            server_of.setdefault(e.get("caller"), e.process)
+    for e in events:
+        if e.op == "duplicate-reply":
+            findings.append(Finding(
+                oracle="loss", severity="high", kind="reply-duplicated",
+                title="a method call got two replies",
+                explanation=f"{e.process} received a second reply to call seq {e.get('seq')}"
+                            " (serial " f"{e.get('serial')}); each call gets exactly one.",
+                evidence=(e.index,)))
+        elif e.op == "stray-reply":
+            findings.append(Finding(
+                oracle="loss", severity="high", kind="reply-stray",
+                title="a client got a reply to a call it never made",
+                explanation=f"{e.process} received a reply to serial {e.get('serial')}, which"
+                            " it never used for a call: a reply routed to the wrong peer.",
+                evidence=(e.index,)))
+        elif e.op == "call" and e.type == "ok" and e.get("mismatch") is not None:
+            findings.append(Finding(
+                oracle="loss", severity="high", kind="reply-mismatch",
+                title="a reply did not belong to its call",
+                explanation=f"{e.process}'s call seq {e.get('seq')} was answered with"
+                            f" {e.get('mismatch')} (seq, caller, fds received): the reply"
+                            " was misrouted or its body or fds were altered on the way.",
+                evidence=(e.index,)))
+        elif e.op == "call" and e.type == "info" and e.get("reason") == "timeout":
+            lost = _lost_call(e, served, late, facts, server_of, last_serve)
+            if lost:
+                findings.append(lost)
+    return findings
+
+
+def _lost_call(e: Event, served: dict[tuple[str, int], Event], late: set, facts: Facts,
+               server_of: dict[str, str], last_serve: dict[str, int]) -> Finding | None:
+    caller, seq = e.process, e.get("seq")
+    if caller in facts.targeted or (caller, e.get("serial")) in late:
+        return None
+    caller_end = facts.ended_at.get(caller, facts.end)
+    serve = served.get((caller, seq))
+    if serve is not None:
+        if not serve.get("answered") or serve.process in facts.targeted:
+            return None
+        if caller_end - serve.time < REPLY_GRACE_NS or not facts.bus_up_during(serve.time, caller_end):
+            return None
+        return Finding(
+            oracle="loss", severity="high", kind="reply-lost",
+            title="a service answered but the reply never reached the caller",
+            explanation=f"{serve.process} answered {caller}'s call seq {seq}, the bus stayed"
+                        f" up and {caller} kept listening for"
+                        f" {(caller_end - serve.time) / 1e9:.1f} s, yet the reply never came.",
+            evidence=(serve.index, e.index))
+    # Never served. Lost only if the service that serves this caller was demonstrably alive and
+    # answering after the caller gave up (services answer in arrival order).
+    service = server_of.get(caller)
+    if service is None or service in facts.targeted or last_serve.get(service, 0) <= e.time:
+        return None
+    if not facts.bus_up_during(e.time, last_serve[service]):
+        return None
+    return Finding(
+        oracle="loss", severity="high", kind="call-lost",
+        title="a method call never reached its service",
+        explanation=f"{caller}'s call seq {seq} timed out without {service} ever seeing it,"
+                    f" although {service} kept answering other calls afterwards and the bus"
+                    " stayed up: the bus lost the call.",
+        evidence=(e.index,))
+
+
+def _ranges(values: list[int]) -> str:
+    parts, start, prev = [], values[0], values[0]
+    for v in values[1:] + [None]:  # type: ignore[list-item]
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(parts[:10]) + (" ..." if len(parts) > 10 else "")
