@@ -97,7 +97,8 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
     print(f"bus + clients ctx switches per round trip: {s['ctx_switches']['all_ctx_switches_per_rt']}")
     for f in result.findings:
         label = "BY POLICY" if f.by_policy else "FINDING"
-        print(f"{label} [{f.severity}] {f.oracle}: {f.title}  ({f.signature})")
+        times = f" x{f.count}" if f.count > 1 else ""
+        print(f"{label} [{f.severity}] {f.oracle}: {f.title}{times}  ({f.signature})")
     if any(not f.by_policy for f in result.findings) and result.error is None:
         print(f"reproduce: python rig.py run {scenario_path} {choice.cli_args()}"
               f" --seed {s['seed']}")

@@ -251,8 +251,13 @@ def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -
     serial = next(ctx.conn.outgoing_serial)
     ctx.journal.write("invoke", op, serial=serial)
     ctx.conn.send(message_bus.GetId(), serial=serial)
+    deadline = time.monotonic() + DRIVER_TIMEOUT_S
     while True:
-        msg = ctx.conn.receive(timeout=DRIVER_TIMEOUT_S)
+        try:
+            msg = ctx.conn.receive(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            ctx.journal.write("info", op, serial=serial, reason="timeout")
+            return
         if reply_serial(msg) == serial:
             err = error_name(msg)
             if err:

@@ -41,6 +41,7 @@ SENTINEL_ID = "sentinel.0"
 READY_TIMEOUT_S = 10.0
 ACTIVE_STOP_GRACE_S = 8.0  # a caller may be inside a call with a 5 s timeout
 PASSIVE_STOP_GRACE_S = 10.0
+HUNG_STOP_GRACE_S = 1.0
 CTX_SAMPLE_EVERY_S = 0.1
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -345,6 +346,8 @@ class Runner:
         self.progress("bus-exit", {"returncode": rc})
 
     def _stop_clients(self, clients: list[_Client], grace: float) -> None:
+        if self.hang_snapshot_taken:
+            grace = HUNG_STOP_GRACE_S  # a hung bus cannot let clients finish politely
         for c in clients:
             if c.exited:
                 continue

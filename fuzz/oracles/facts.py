@@ -11,6 +11,9 @@ SENTINEL = "sentinel.0"
 NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
 # Nemesis operations that stop the bus from answering on purpose (none yet besides kill-bus).
 NEMESIS_BUS_OPS = frozenset({"kill-bus"})
+# Clients notice a dead or stuck bus before the rig records it: events this close before the
+# bus went away are its consequences.
+CONSEQUENCE_NS = 1_000_000_000
 
 
 @dataclass
@@ -21,6 +24,7 @@ class Facts:
     quotas: dict[str, int] = field(default_factory=dict)
     bus_up_at: int | None = None
     bus_gone_at: int | None = None  # first bus-exit, bus-stop or nemesis act on the bus
+    bus_lost_at: int | None = None  # the same, less the rig's own orderly bus-stop
     end: int = 0
     unique_name: dict[str, str] = field(default_factory=dict)  # process -> unique name
     process_of: dict[str, str] = field(default_factory=dict)  # unique name -> process
@@ -28,10 +32,19 @@ class Facts:
     disconnects: dict[str, Event] = field(default_factory=dict)
     targeted: set[str] = field(default_factory=set)  # clients the nemesis killed or stopped
     traffic_start: int | None = None
+    stalled_at: int | None = None  # first sentinel ping that went unanswered past hang_after
 
     def bus_up_during(self, start: int, end: int) -> bool:
+        """The bus process existed (and was not attacked) over [start, end]."""
         return (self.bus_up_at is not None and self.bus_up_at <= start
                 and (self.bus_gone_at is None or self.bus_gone_at > end))
+
+    def bus_serving_during(self, start: int, end: int) -> bool:
+        """The bus existed and answered over [start, end]: what a loss verdict needs, so a
+        hang or a crash is reported once, by its own oracle, not as the losses it causes."""
+        margin = end + CONSEQUENCE_NS
+        return self.bus_up_during(start, end) and all(
+            t is None or t > margin for t in (self.bus_lost_at, self.stalled_at))
 
     @property
     def hang_after_ns(self) -> int:
@@ -40,8 +53,17 @@ class Facts:
 
 def read_facts(events: Sequence[Event]) -> Facts:
     f = Facts()
+    open_ping: int | None = None
     for e in events:
         f.end = e.time
+        if e.process == SENTINEL and e.op == "ping":
+            if e.type == "invoke":
+                open_ping = e.time
+            elif open_ping is not None:
+                if f.stalled_at is None and e.time - open_ping > f.hang_after_ns:
+                    f.stalled_at = open_ping
+                open_ping = None
+            continue
         if e.process == "rig":
             if e.op == "config":
                 f.watch = e.get("watch", {}) or {}
@@ -52,13 +74,15 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.bus_up_at = e.time
             elif e.op in ("bus-exit", "bus-stop") and f.bus_gone_at is None:
                 f.bus_gone_at = e.time
+                if e.op == "bus-exit":
+                    f.bus_lost_at = e.time
             elif e.op == "traffic-start":
                 f.traffic_start = e.time
             elif e.op == "client-exit":
                 f.ended_at.setdefault(e.get("client"), e.time)
         elif e.process == "nemesis" and e.type == "invoke":
             if e.op in NEMESIS_BUS_OPS and f.bus_gone_at is None:
-                f.bus_gone_at = e.time
+                f.bus_gone_at = f.bus_lost_at = e.time
             elif e.op in NEMESIS_CLIENT_OPS:
                 f.targeted.add(e.get("target"))
         elif e.op == "connect" and e.type == "ok":
@@ -69,4 +93,6 @@ def read_facts(events: Sequence[Event]) -> Facts:
             f.ended_at.setdefault(e.process, e.time)
         elif e.op == "exit":
             f.ended_at.setdefault(e.process, e.time)
+    if open_ping is not None and f.stalled_at is None and f.end - open_ping > f.hang_after_ns:
+        f.stalled_at = open_ping
     return f

@@ -16,6 +16,7 @@ class Finding:
     evidence: tuple[int, ...] = field(default_factory=tuple)  # history indexes
     # A documented behaviour of the bus (a quota, a policy), not a bug: reported, never fatal.
     by_policy: bool = False
+    count: int = 1  # how many times the run showed it (the first is described)
 
     @property
     def signature(self) -> str:

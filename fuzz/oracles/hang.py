@@ -17,6 +17,8 @@ from fuzz.oracles.facts import SENTINEL, Facts, read_facts
 from fuzz.oracles.finding import Finding
 
 SPINNING_CPU = 0.9  # share of one CPU over the stall
+# A wrapper shell waiting for its child explains nothing about the hang.
+SUPERVISOR_SYSCALLS = frozenset({"wait4", "waitid"})
 
 
 def check_hang(events: Sequence[Event]) -> list[Finding]:
@@ -38,9 +40,9 @@ def _stalls(events: Sequence[Event], facts: Facts) -> list[tuple[int, int, Event
             continue
         if open_ping is None:
             continue
+        # Whatever ended it (reply, timeout, disconnect, the rig killing the sentinel), a ping
+        # open past the limit while the bus process existed is a stall.
         start, end = open_ping.time, e.time
-        if e.type in ("info", "fail") and e.get("reason") != "timeout":
-            end = start  # cut short by a disconnect or the end of the run: judged below
         if end - start > limit and facts.bus_up_during(start, start + limit):
             out.append((start, end, open_ping))
         open_ping = None
@@ -91,9 +93,11 @@ def _classify(samples: list[Event], snapshot: Event | None) -> tuple[str, str]:
                 return "spinning", "the bus burned a whole CPU without answering"
     if snapshot is not None:
         for p in snapshot.get("processes") or []:
-            if p.get("state") not in ("R",) and p.get("syscall") not in (None, "running"):
+            if p.get("state") != "R" and p.get("syscall") not in (None, "running") \
+                    and p.get("syscall") not in SUPERVISOR_SYSCALLS:
                 return "blocked", f"in {p.get('syscall')} ({p.get('wchan')})"
-    wchans = Counter(s.get("wchan") for s in samples if s.get("wchan") not in (None, "0"))
+    wchans = Counter(s.get("wchan") for s in samples
+                     if s.get("wchan") not in (None, "0", "do_wait"))
     if wchans:
         return "blocked", f"in the kernel at {wchans.most_common(1)[0][0]}"
     return "unresponsive", "no sample explains it"

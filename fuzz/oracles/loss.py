@@ -91,7 +91,7 @@ def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
         if listener not in ready or listener not in barrier or not rule_takes_ticks(rules[listener]):
             continue
         start, end = ready[listener].time, barrier[listener].time
-        if not facts.bus_up_during(start, end):
+        if not facts.bus_serving_during(start, end):
             continue
         for emitter, emitted in sorted(sent.items()):
             if emitter not in flush or flush[emitter].time > end:
@@ -130,7 +130,7 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
     """A subscriber dropped by the bus while the bus lived and nobody killed it."""
     findings = []
     for process, e in sorted(facts.disconnects.items()):
-        if process in facts.targeted or not facts.bus_up_during(e.time, e.time):
+        if process in facts.targeted or not facts.bus_serving_during(e.time, e.time):
             continue
         if facts.bus_kind == "dbus-broker":
             findings.append(Finding(
@@ -216,7 +216,7 @@ def _lost_call(e: Event, served: dict[tuple[str, int], Event], late: set, facts:
     if serve is not None:
         if not serve.get("answered") or serve.process in facts.targeted:
             return None
-        if caller_end - serve.time < REPLY_GRACE_NS or not facts.bus_up_during(serve.time, caller_end):
+        if caller_end - serve.time < REPLY_GRACE_NS or not facts.bus_serving_during(serve.time, caller_end):
             return None
         return Finding(
             oracle="loss", severity="high", kind="reply-lost",
@@ -230,7 +230,7 @@ def _lost_call(e: Event, served: dict[tuple[str, int], Event], late: set, facts:
     service = server_of.get(caller)
     if service is None or service in facts.targeted or last_serve.get(service, 0) <= e.time:
         return None
-    if not facts.bus_up_during(e.time, last_serve[service]):
+    if not facts.bus_serving_during(e.time, last_serve[service]):
         return None
     return Finding(
         oracle="loss", severity="high", kind="call-lost",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from fuzz.engine.history import Event
@@ -26,7 +27,11 @@ ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
 
 
 def judge(events: Sequence[Event]) -> list[Finding]:
-    findings: list[Finding] = []
+    """Every oracle's findings, one per signature (with how often the run showed it)."""
+    first: dict[str, Finding] = {}
+    counts: dict[str, int] = {}
     for check in ORACLES.values():
-        findings.extend(check(events))
-    return findings
+        for f in check(events):
+            first.setdefault(f.signature, f)
+            counts[f.signature] = counts.get(f.signature, 0) + 1
+    return [replace(f, count=counts[sig]) for sig, f in first.items()]

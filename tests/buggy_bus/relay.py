@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""A deliberately buggy bus for the oracle tests: a relay in front of a real dbus-daemon.
+
+Started through `--bus-cmd "python tests/buggy_bus/relay.py [BUGS]"`, it runs a private
+dbus-daemon in $BUSRIG_DIR, listens on a socket of its own, prints that address and forwards
+every byte (and every passed fd) between each client and the daemon. With no flag it is a
+correct, if slower, bus: it even reports each client's own credentials, as a careful proxy
+must. Each flag switches one bug on, so a test can show that exactly the right oracle fires:
+
+  --drop-signals P      drop a test broadcast (Tick) on its way to a client, with probability P
+  --dup-signals P       deliver a Tick twice
+  --reorder-signals P   hold a Tick back and deliver it after the next one
+  --drop-replies P      drop a method return from a peer (not from the bus driver)
+  --dup-replies P       deliver a peer's method return twice
+  --forge-sender P      rewrite the sender field of a Tick to another client's unique name
+  --wrong-credentials   report the relay's own pid for every connection (no rewriting)
+  --leak-fds            keep a duplicate of every accepted connection and every passed fd
+  --grow-memory KB      keep KB of memory per forwarded message, forever
+  --hang-after N        after N messages to clients, stop serving (sleep; --spin: busy loop)
+  --crash-after N       after N messages to clients, abort (SIGABRT)
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import ctypes
+import os
+import random
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+MSG_SIGNAL, MSG_RETURN = 4, 2
+TEST_INTERFACE = "org.busrig.Test"
+BUS = "org.freedesktop.DBus"
+FIELD_SENDER, FIELD_INTERFACE, FIELD_MEMBER, FIELD_DEST, FIELD_REPLY_SERIAL = 7, 2, 3, 6, 5
+FIELD_SIGNATURE = 8
+SO_PEERCRED_FMT = "3i"
+MAX_FDS = 253
+
+
+# --- wire helpers -------------------------------------------------------------------------
+
+def message_length(buf: bytes) -> int | None:
+    """Total length of the message at the start of buf, or None if the header is incomplete."""
+    if len(buf) < 16:
+        return None
+    endian = "<" if buf[0:1] == b"l" else ">"
+    body_len, _serial, fields_len = struct.unpack(endian + "III", buf[4:16])
+    header = 16 + fields_len
+    header += (-header) % 8
+    return header + body_len
+
+
+def header_fields(msg: bytes) -> dict[int, object]:
+    """The header fields we need: strings and uint32 values, little or big endian."""
+    endian = "<" if msg[0:1] == b"l" else ">"
+    (fields_len,) = struct.unpack(endian + "I", msg[12:16])
+    pos, end, out = 16, 16 + fields_len, {}
+    while pos < end:
+        pos += (-pos) % 8
+        if pos >= end:
+            break
+        code = msg[pos]
+        sig_len = msg[pos + 1]
+        sig = msg[pos + 2: pos + 2 + sig_len].decode()
+        pos += 3 + sig_len
+        if sig in ("s", "o"):
+            pos += (-pos) % 4
+            (n,) = struct.unpack(endian + "I", msg[pos:pos + 4])
+            out[code] = msg[pos + 4: pos + 4 + n].decode(errors="replace")
+            pos += 5 + n
+        elif sig == "g":
+            n = msg[pos]
+            out[code] = msg[pos + 1: pos + 1 + n].decode()
+            pos += 2 + n
+        elif sig == "u":
+            pos += (-pos) % 4
+            (out[code],) = struct.unpack(endian + "I", msg[pos:pos + 4])
+            pos += 4
+        else:
+            break
+    return out
+
+
+def recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+    fds = array.array("i")
+    data, anc, _flags, _addr = sock.recvmsg(1 << 16, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def send_all(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    # Blocking sends keep the relay simple: a slow reader slows everyone, like back-pressure.
+    if fds:
+        sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        data = data[sent:]
+    if data:
+        sock.sendall(data)
+
+
+# --- the relay ----------------------------------------------------------------------------
+
+class Pair:
+    """One client connection and its upstream connection to the real daemon."""
+
+    def __init__(self, client: socket.socket, upstream: socket.socket):
+        self.client, self.upstream = client, upstream
+        pid, uid, _gid = struct.unpack(SO_PEERCRED_FMT, client.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(SO_PEERCRED_FMT)))
+        self.pid, self.uid = pid, uid
+        self.down = b""  # bytes from the daemon not yet forwarded
+        self.up = b""  # bytes from the client, for spotting credential queries
+        self.down_fds: list[int] = []
+        self.sasl_down = True
+        self.sasl_up = True
+        self.held: bytes | None = None  # a Tick held back by the reorder bug
+        self.held_at = 0.0
+        self.unique_name: str | None = None
+        self.cred_queries: dict[int, str] = {}  # call serial -> name asked about
+        self.closed = False
+
+
+class Relay:
+    def __init__(self, args: argparse.Namespace, inner: str, listener: socket.socket):
+        self.args, self.inner, self.listener = args, inner, listener
+        self.rng = random.Random(args.seed)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(listener, selectors.EVENT_READ, None)
+        self.pairs: dict[int, Pair] = {}
+        self.by_name: dict[str, Pair] = {}
+        self.delivered = 0
+        self.kept: list[object] = []  # what the leak bugs hold on to
+
+    def chance(self, p: float) -> bool:
+        return p > 0 and self.rng.random() < p
+
+    def serve(self) -> None:
+        while True:
+            for key, _ in self.sel.select(timeout=0.05):
+                if key.data is None:
+                    self.accept()
+                else:
+                    pair, direction = key.data
+                    if not pair.closed:
+                        self.pump(pair, direction)
+            self.release_held()
+
+    def accept(self) -> None:
+        client, _ = self.listener.accept()
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.connect(self.inner)
+        pair = Pair(client, upstream)
+        self.pairs[client.fileno()] = pair
+        self.sel.register(client, selectors.EVENT_READ, (pair, "up"))
+        self.sel.register(upstream, selectors.EVENT_READ, (pair, "down"))
+        if self.args.leak_fds:
+            self.kept.append(os.dup(client.fileno()))
+
+    def close(self, pair: Pair) -> None:
+        pair.closed = True
+        for s in (pair.client, pair.upstream):
+            try:
+                self.sel.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+        self.pairs = {k: v for k, v in self.pairs.items() if v is not pair}
+        if pair.unique_name:
+            self.by_name.pop(pair.unique_name, None)
+
+    def pump(self, pair: Pair, direction: str) -> None:
+        src = pair.client if direction == "up" else pair.upstream
+        try:
+            data, fds = recv_with_fds(src)
+        except OSError:
+            data, fds = b"", []
+        if self.args.leak_fds:
+            self.kept.extend(os.dup(fd) for fd in fds)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            self.close(pair)
+            return
+        try:
+            if direction == "up":
+                self.watch_up(pair, data)
+                send_all(pair.upstream, data, fds)
+            else:
+                pair.down += data
+                pair.down_fds += fds
+                self.forward_down(pair)
+        except OSError:
+            self.close(pair)
+        finally:
+            for fd in fds:
+                os.close(fd)  # sendmsg passed duplicates; ours are done
+
+    def watch_up(self, pair: Pair, data: bytes) -> None:
+        """Note GetConnectionCredentials calls so their replies can carry the true peer."""
+        pair.up += data
+        if pair.sasl_up:
+            at = pair.up.find(b"BEGIN\r\n")
+            if at < 0:
+                pair.up = pair.up[-16:]
+                return
+            pair.up = pair.up[at + 7:]
+            pair.sasl_up = False
+        while True:
+            n = message_length(pair.up)
+            if n is None or len(pair.up) < n:
+                return
+            msg, pair.up = pair.up[:n], pair.up[n:]
+            f = header_fields(msg)
+            if f.get(FIELD_MEMBER) == "GetConnectionCredentials" and f.get(FIELD_DEST) == BUS:
+                from jeepney.low_level import Parser
+                parser = Parser()
+                parser.add_data(msg)
+                call = parser.get_next_message()
+                pair.cred_queries[call.header.serial] = call.body[0]
+
+    def forward_down(self, pair: Pair) -> None:
+        if pair.sasl_down:
+            while pair.down and not pair.down.startswith(b"l"):
+                end = pair.down.find(b"\r\n")
+                if end < 0:
+                    return
+                line, pair.down = pair.down[:end + 2], pair.down[end + 2:]
+                send_all(pair.client, line, [])
+            if not pair.down:
+                return
+            pair.sasl_down = False
+        while True:
+            n = message_length(pair.down)
+            if n is None or len(pair.down) < n:
+                return
+            msg, pair.down = pair.down[:n], pair.down[n:]
+            fds, pair.down_fds = pair.down_fds, []
+            self.deliver(pair, msg, fds)
+
+    def deliver(self, pair: Pair, msg: bytes, fds: list[int]) -> None:
+        a = self.args
+        self.delivered += 1
+        if a.crash_after and self.delivered >= a.crash_after:
+            os.abort()
+        if a.hang_after and self.delivered >= a.hang_after:
+            hang(a.spin)
+        if a.grow_memory:
+            self.kept.append(bytearray(a.grow_memory * 1024))
+        kind = msg[1]
+        f = header_fields(msg)
+        if pair.unique_name is None and kind == MSG_RETURN and f.get(FIELD_SENDER) == BUS:
+            pair.unique_name = f.get(FIELD_DEST)  # the Hello reply names the client
+            self.by_name[pair.unique_name] = pair
+        tick = kind == MSG_SIGNAL and f.get(FIELD_INTERFACE) == TEST_INTERFACE and not fds
+        peer_reply = kind == MSG_RETURN and f.get(FIELD_SENDER) != BUS and not fds
+        if kind == MSG_RETURN and f.get(FIELD_REPLY_SERIAL) in pair.cred_queries:
+            msg = self.true_credentials(msg, pair.cred_queries.pop(f.get(FIELD_REPLY_SERIAL)))
+        if tick:
+            if self.chance(a.drop_signals):
+                return
+            if self.chance(a.forge_sender):
+                msg = self.forged(msg, pair)
+            if self.chance(a.reorder_signals) and pair.held is None:
+                pair.held, pair.held_at = msg, time.monotonic()
+                return
+            send_all(pair.client, msg, fds)
+            if pair.held is not None:
+                held, pair.held = pair.held, None
+                send_all(pair.client, held, [])
+            if self.chance(a.dup_signals):
+                send_all(pair.client, msg, [])
+            return
+        if peer_reply and self.chance(a.drop_replies):
+            return
+        send_all(pair.client, msg, fds)
+        if peer_reply and self.chance(a.dup_replies):
+            send_all(pair.client, msg, [])
+
+    def release_held(self) -> None:
+        now = time.monotonic()
+        for pair in list(self.pairs.values()):
+            if not pair.closed and pair.held is not None and now - pair.held_at > 0.05:
+                held, pair.held = pair.held, None
+                try:
+                    send_all(pair.client, held, [])
+                except OSError:
+                    self.close(pair)
+
+    def true_credentials(self, msg: bytes, name: str) -> bytes:
+        peer = self.by_name.get(name)
+        if peer is None or self.args.wrong_credentials:
+            return msg
+        from jeepney.low_level import Parser
+        parser = Parser()
+        parser.add_data(msg)
+        reply = parser.get_next_message()
+        creds = dict(reply.body[0])
+        creds["ProcessID"] = ("u", peer.pid)
+        creds["UnixUserID"] = ("u", peer.uid)
+        reply.body = (creds,)
+        return reply.serialise(serial=reply.header.serial)
+
+    def forged(self, msg: bytes, pair: Pair) -> bytes:
+        from jeepney import HeaderFields
+        from jeepney.low_level import Parser
+        others = [n for n in self.by_name if n != pair.unique_name]
+        if not others:
+            return msg
+        parser = Parser()
+        parser.add_data(msg)
+        sig = parser.get_next_message()
+        sig.header.fields[HeaderFields.sender] = self.rng.choice(sorted(others))
+        return sig.serialise(serial=sig.header.serial)
+
+
+def hang(spin: bool) -> None:
+    if spin:
+        while True:
+            pass
+    while True:
+        time.sleep(3600)
+
+
+# --- start-up -----------------------------------------------------------------------------
+
+def start_daemon(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    inner = os.path.join(workdir, "inner.sock")
+    conf = os.path.join(workdir, "inner.conf")
+    with open(conf, "w") as f:
+        f.write(f"""<busconfig>
+  <listen>unix:path={inner}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+""")
+    libc = ctypes.CDLL(None)
+    daemon = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile", "--nosyslog",
+         "--print-address=1"], stdout=subprocess.PIPE,
+        preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))  # die with the relay
+    assert daemon.stdout is not None
+    if not daemon.stdout.readline():
+        sys.exit("relay: dbus-daemon did not start")
+    return daemon, inner
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for flag in ("drop-signals", "dup-signals", "reorder-signals", "drop-replies", "dup-replies",
+                 "forge-sender"):
+        p.add_argument("--" + flag, type=float, default=0.0)
+    p.add_argument("--wrong-credentials", action="store_true")
+    p.add_argument("--leak-fds", action="store_true")
+    p.add_argument("--grow-memory", type=int, default=0, metavar="KB")
+    p.add_argument("--hang-after", type=int, default=0, metavar="N")
+    p.add_argument("--spin", action="store_true")
+    p.add_argument("--crash-after", type=int, default=0, metavar="N")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    workdir = os.environ["BUSRIG_DIR"]
+    daemon, inner = start_daemon(workdir)
+    signal.signal(signal.SIGTERM, lambda *_: (daemon.kill(), os._exit(0)))
+    path = os.path.join(workdir, "relay.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(128)
+    print(f"unix:path={path}", flush=True)
+    Relay(args, inner, listener).serve()
+
+
+if __name__ == "__main__":
+    main()

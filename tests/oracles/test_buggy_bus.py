@@ -1,0 +1,65 @@
+"""End to end: each bug of the buggy relay bus is caught by the oracle meant for it, and a
+relay with no bug switched on (and real dbus-daemon / dbus-broker) leaves every oracle silent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, ROOT, SCENARIOS, run_rig
+
+RELAY = f"{sys.executable} {ROOT / 'tests' / 'buggy_bus' / 'relay.py'}"
+
+BUGS = {
+    "--drop-signals 0.01": {("loss", "broadcast-lost")},
+    "--dup-signals 0.01": {("loss", "broadcast-duplicated")},
+    "--reorder-signals 0.01": {("ordering", "broadcast-reordered"),
+                               ("ordering", "total-order-violated")},
+    "--drop-replies 0.02": {("loss", "reply-lost")},
+    "--dup-replies 0.02": {("loss", "reply-duplicated")},
+    "--forge-sender 0.01": {("credentials", "signal-sender-wrong")},
+    "--wrong-credentials": {("credentials", "reported-credentials-wrong")},
+    "--leak-fds": {("leak", "bus-fds"), ("leak", "bus-sockets")},
+    "--grow-memory 64": {("leak", "bus-memory")},
+    "--crash-after 1000": {("crash", "bus-died:134")},
+}
+
+
+def found(run) -> set[tuple[str, str]]:
+    return {(f["oracle"], f["kind"]) for f in run.findings}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("flags", list(BUGS), ids=lambda f: f.split()[0].lstrip("-"))
+def test_each_bug_is_caught_by_its_oracle(flags: str, tmp_path: Path):
+    run = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", f"{RELAY} {flags}",
+                  "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert found(run) == BUGS[flags], run.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("spin, how", [(False, "blocked"), (True, "spinning")])
+def test_hang_is_caught_and_classified(spin: bool, how: str, tmp_path: Path):
+    flags = "--hang-after 1000" + (" --spin" if spin else "")
+    run = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", f"{RELAY} {flags}",
+                  "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    hangs = [f for f in run.findings if f["oracle"] == "hang"]
+    assert [f["kind"].split(":")[0] for f in hangs] == [how]
+    assert {f["oracle"] for f in run.findings} == {"hang"}  # its consequences are not re-reported
+    if not spin:
+        assert "clock_nanosleep" in hangs[0]["kind"]
+    assert "caller.0 -> service.0" in hangs[0]["explanation"]
+    assert list((tmp_path / "out" / "snapshots").glob("hang-*.json"))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scenario", [DATA / "relay.toml", SCENARIOS / "smoke.toml"],
+                         ids=["relay-traffic", "smoke"])
+def test_relay_without_bugs_is_judged_healthy(scenario: Path, tmp_path: Path):
+    run = run_rig("run", str(scenario), "--bus-cmd", RELAY, "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.findings == []
