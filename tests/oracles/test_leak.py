@@ -1,0 +1,45 @@
+"""The leak oracle: bus state after all clients left against its state before any came."""
+
+from __future__ import annotations
+
+from fuzz.oracles.leak import check_leak
+from tests.oracles.builder import H
+
+STATE = {"names": [], "connections": 0, "match_rules": 0, "owned_names": 0}
+
+
+def run(fds=(9, 9), rss=(4 << 20, 5 << 20), sockets=(3, 3), final_state=None) -> H:
+    h = H()
+    h.add("watch", "info", "proc", target="bus", fds=fds[0], rss=rss[0])
+    h.add("watch", "info", "sockets", sockets=[{"owner": "bus"}] * sockets[0])
+    h.add("watch", "info", "bus-state", phase="baseline", **STATE)
+    h.add("rig", "info", "client-exit", client="caller.0", code=0)
+    h.add("watch", "info", "proc", target="bus", fds=fds[1], rss=rss[1])
+    h.add("watch", "info", "sockets", sockets=[{"owner": "bus"}] * sockets[1])
+    h.add("watch", "info", "bus-state", phase="final", **(final_state or STATE))
+    return h
+
+
+def test_back_to_baseline_is_silent():
+    assert run().kinds(check_leak) == []
+
+
+def test_fd_and_socket_leaks():
+    assert run(fds=(9, 12), sockets=(3, 5)).kinds(check_leak) == ["bus-fds", "bus-sockets"]
+
+
+def test_memory_growth_needs_more_than_allocator_slack():
+    assert run(rss=(4 << 20, 40 << 20)).kinds(check_leak) == []
+    assert run(rss=(4 << 20, 200 << 20)).kinds(check_leak) == ["bus-memory"]
+
+
+def test_bus_books_and_names():
+    state = dict(STATE, names=[":1.4", "org.busrig.Echo"], match_rules=2, connections=1)
+    assert run(final_state=state).kinds(check_leak) == [
+        "bus-names", "bus-state-connections", "bus-state-match_rules"]
+
+
+def test_no_final_state_no_verdict():
+    h = H()
+    h.add("watch", "info", "bus-state", phase="baseline", **STATE)
+    assert h.kinds(check_leak) == []
