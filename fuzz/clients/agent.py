@@ -218,7 +218,7 @@ def record_other(journal: Journal, msg: Message) -> None:
     """A message that is not test traffic: kept so the credentials oracle can see who sent
     bus-only signals such as NameOwnerChanged."""
     fields = msg.header.fields
-    journal.write("ok", "recv-other", msg_type=int(msg.header.message_type),
+    journal.write("ok", "recv-other", msg_type=msg.header.message_type.value,
                   interface=fields.get(HeaderFields.interface),
                   member=fields.get(HeaderFields.member),
                   path=fields.get(HeaderFields.path),
