@@ -460,6 +460,10 @@ class Runner:
             "journals": {"files": merge.journals, "bad_lines": merge.bad_lines,
                          "synthesized_completions": merge.synthesized},
             "spawn": _spawn_stats(events),
+            "watch": {"samples": self.watcher.samples,
+                      "mean_sample_ms": round(self.watcher.cost_ns / self.watcher.samples / 1e6, 3)
+                      if self.watcher.samples else None,
+                      "hang_snapshots": self.watcher.snapshots},
             **stats,
             "findings": len(findings),
         }

@@ -119,3 +119,16 @@ def test_roundtrip_counts_bus_context_switches(bus: str, tmp_path: Path):
     assert 1.9 <= s["bus"]["ctx_switches_per_rt"] <= 12
     assert s["ctx_switches"]["all_ctx_switches_per_rt"] > s["bus"]["ctx_switches_per_rt"]
     assert s["ctx_switches"]["clients_missing"] == 0
+
+
+@pytest.mark.timeout(180)
+def test_mixed_traffic_is_judged_healthy(bus: str, tmp_path: Path):
+    """Zero false positives on real buses under the heaviest shipped mix."""
+    run = run_rig("run", str(SCENARIOS / "mixed.toml"), "--bus", bus, "--seed", "1",
+                  out=tmp_path / "out", timeout=150)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [f for f in run.findings if not f["by_policy"]] == []
+    counts = run.summary["counts"]
+    assert counts["churn"]["ok"] == 600 and counts["release-name"]["ok"] == 600
+    assert counts["call"]["ok"] == 9600 and run.summary["signals"]["received"] == 24000
+    assert counts["proc"]["info"] > 100 and counts["sockets"]["info"] > 50
