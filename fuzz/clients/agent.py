@@ -114,17 +114,24 @@ def connect(address: str, enable_fds: bool = False) -> DBusConnection:
 
 
 def check_credentials(ctx: Context) -> None:
-    """Ask the bus who we are, and record it beside who we really are, for the oracle."""
+    """Ask the bus who we are, three ways, and record it beside who we really are."""
     from jeepney.bus_messages import message_bus
     name = ctx.conn.unique_name
-    reply = driver_call(ctx, "credentials", message_bus.GetConnectionCredentials(name),
+    said: dict[str, object] = {}
+    reply = driver_call(ctx, "get-credentials", message_bus.GetConnectionCredentials(name),
                         name=name)
-    if reply is None:
-        return
-    creds = {k: v[1] for k, v in reply.body[0].items() if k in ("UnixUserID", "ProcessID")}
-    ctx.journal.write("info", "identity", name=name, bus_uid=creds.get("UnixUserID"),
-                      bus_pid=creds.get("ProcessID"), real_uid=os.geteuid(),
-                      real_pid=os.getpid())
+    if reply is not None:
+        creds = reply.body[0]
+        said["bus_uid"] = creds.get("UnixUserID", (None, None))[1]
+        said["bus_pid"] = creds.get("ProcessID", (None, None))[1]
+    for op, message, key in (
+            ("get-unix-user", message_bus.GetConnectionUnixUser(name), "unix_user"),
+            ("get-unix-pid", message_bus.GetConnectionUnixProcessID(name), "unix_pid")):
+        reply = driver_call(ctx, op, message, name=name)
+        if reply is not None:
+            said[key] = reply.body[0]
+    ctx.journal.write("info", "identity", name=name, real_uid=os.geteuid(),
+                      real_pid=os.getpid(), **said)
 
 
 def _drop_to(uid: int) -> None:

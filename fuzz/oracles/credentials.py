@@ -1,7 +1,8 @@
 """Credentials: the bus must tell the truth about who is speaking.
 
-- What the bus reports for a connection (GetConnectionCredentials) against the process really
-  behind it (each client asks about itself and records both).
+- What the bus reports for a connection (GetConnectionCredentials, GetConnectionUnixUser,
+  GetConnectionUnixProcessID) against the process really behind it (each client asks about
+  itself and records both).
 - The sender field of every call and signal against the unique name of the client that sent it.
 - Signals only the bus may send (NameOwnerChanged, NameAcquired, NameLost) arriving with any
   sender but the bus. A bus rewrites the sender field, so a peer that emits such a signal shows
@@ -20,6 +21,12 @@ from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 
 
+# What the bus said (GetConnectionCredentials, GetConnectionUnixUser, ...UnixProcessID) and
+# the truth each is checked against.
+IDENTITY_FIELDS = (("bus_uid", "real_uid"), ("bus_pid", "real_pid"),
+                   ("unix_user", "real_uid"), ("unix_pid", "real_pid"))
+
+
 def check_credentials(events: Sequence[Event]) -> list[Finding]:
     facts = read_facts(events)
     findings: list[Finding] = []
@@ -32,13 +39,15 @@ def check_credentials(events: Sequence[Event]) -> list[Finding]:
 
     for e in events:
         if e.op == "identity":
-            if e.get("bus_uid") != e.get("real_uid") or e.get("bus_pid") != e.get("real_pid"):
+            wrong = [f"{key}={e.get(key)}" for key, real in IDENTITY_FIELDS
+                     if e.get(key) is not None and e.get(key) != e.get(real)]
+            if wrong:
                 add(Finding(
                     oracle="credentials", severity="high", kind="reported-credentials-wrong",
                     title="the bus reports other credentials than the real process's",
-                    explanation=f"For {e.process} ({e.get('name')}) the bus reports uid"
-                                f" {e.get('bus_uid')} pid {e.get('bus_pid')}, but the process"
-                                f" is uid {e.get('real_uid')} pid {e.get('real_pid')}.",
+                    explanation=f"For {e.process} ({e.get('name')}) the bus says"
+                                f" {', '.join(wrong)}, but the process is uid"
+                                f" {e.get('real_uid')} pid {e.get('real_pid')}.",
                     evidence=(e.index,)))
         elif e.op == "serve":
             expected = facts.unique_name.get(e.get("caller"))

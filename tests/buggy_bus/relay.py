@@ -42,6 +42,8 @@ FIELD_SENDER, FIELD_INTERFACE, FIELD_MEMBER, FIELD_DEST, FIELD_REPLY_SERIAL = 7,
 FIELD_SIGNATURE = 8
 SO_PEERCRED_FMT = "3i"
 MAX_FDS = 253
+CREDENTIAL_METHODS = frozenset({"GetConnectionCredentials", "GetConnectionUnixProcessID",
+                                "GetConnectionUnixUser"})
 
 
 # --- wire helpers -------------------------------------------------------------------------
@@ -124,7 +126,7 @@ class Pair:
         self.held: bytes | None = None  # a Tick held back by the reorder bug
         self.held_at = 0.0
         self.unique_name: str | None = None
-        self.cred_queries: dict[int, str] = {}  # call serial -> name asked about
+        self.cred_queries: dict[int, tuple[str, str]] = {}  # serial -> (method, name asked)
         self.closed = False
 
 
@@ -219,12 +221,12 @@ class Relay:
                 return
             msg, pair.up = pair.up[:n], pair.up[n:]
             f = header_fields(msg)
-            if f.get(FIELD_MEMBER) == "GetConnectionCredentials" and f.get(FIELD_DEST) == BUS:
+            if f.get(FIELD_MEMBER) in CREDENTIAL_METHODS and f.get(FIELD_DEST) == BUS:
                 from jeepney.low_level import Parser
                 parser = Parser()
                 parser.add_data(msg)
                 call = parser.get_next_message()
-                pair.cred_queries[call.header.serial] = call.body[0]
+                pair.cred_queries[call.header.serial] = (f.get(FIELD_MEMBER), call.body[0])
 
     def forward_down(self, pair: Pair) -> None:
         if pair.sasl_down:
@@ -262,7 +264,7 @@ class Relay:
         tick = kind == MSG_SIGNAL and f.get(FIELD_INTERFACE) == TEST_INTERFACE and not fds
         peer_reply = kind == MSG_RETURN and f.get(FIELD_SENDER) != BUS and not fds
         if kind == MSG_RETURN and f.get(FIELD_REPLY_SERIAL) in pair.cred_queries:
-            msg = self.true_credentials(msg, pair.cred_queries.pop(f.get(FIELD_REPLY_SERIAL)))
+            msg = self.true_credentials(msg, *pair.cred_queries.pop(f.get(FIELD_REPLY_SERIAL)))
         if tick:
             if self.chance(a.drop_signals):
                 return
@@ -294,7 +296,8 @@ class Relay:
                 except OSError:
                     self.close(pair)
 
-    def true_credentials(self, msg: bytes, name: str) -> bytes:
+    def true_credentials(self, msg: bytes, method: str, name: str) -> bytes:
+        """The daemon only knows the relay's credentials; a careful proxy passes the peer's."""
         peer = self.by_name.get(name)
         if peer is None or self.args.wrong_credentials:
             return msg
@@ -302,10 +305,15 @@ class Relay:
         parser = Parser()
         parser.add_data(msg)
         reply = parser.get_next_message()
-        creds = dict(reply.body[0])
-        creds["ProcessID"] = ("u", peer.pid)
-        creds["UnixUserID"] = ("u", peer.uid)
-        reply.body = (creds,)
+        if method == "GetConnectionCredentials":
+            creds = dict(reply.body[0])
+            creds["ProcessID"] = ("u", peer.pid)
+            creds["UnixUserID"] = ("u", peer.uid)
+            reply.body = (creds,)
+        elif method == "GetConnectionUnixProcessID":
+            reply.body = (peer.pid,)
+        else:
+            reply.body = (peer.uid,)
         return reply.serialise(serial=reply.header.serial)
 
     def forged(self, msg: bytes, pair: Pair) -> bytes:

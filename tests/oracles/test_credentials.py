@@ -22,6 +22,11 @@ def test_true_identity_and_senders_are_silent():
 def test_wrong_identity():
     h = clients().add("caller.0", "info", "identity", bus_uid=0, real_uid=0, bus_pid=9, real_pid=5)
     assert h.kinds(check_credentials) == ["reported-credentials-wrong"]
+    h = clients().add("caller.0", "info", "identity", bus_uid=0, real_uid=0, bus_pid=5,
+                      real_pid=5, unix_user=1000, unix_pid=5)
+    found = check_credentials(h.events)
+    assert [f.kind for f in found] == ["reported-credentials-wrong"]
+    assert "unix_user=1000" in found[0].explanation
 
 
 def test_forged_senders():
