@@ -10,6 +10,10 @@ SERVICE_PATH = "/org/busrig/Service"
 EMITTER_PATH = "/org/busrig/Emitter"
 ECHO = "Echo"
 TICK = "Tick"
+RELAYED = "Relayed"  # a forwarder's signal, sent because it received a Tick
+FORWARDER_PATH = "/org/busrig/Forwarder"
+# (forwarder's own sequence number, its client id, the Tick's emitter, the Tick's seq)
+RELAYED_SIGNATURE = "ussu"
 # (sequence number, sender's client id, padding payload[, fds])
 CALL_SIGNATURE = "usayah"
 TICK_SIGNATURE = "usay"
@@ -31,9 +35,16 @@ def tick_signal(seq: int, client_id: str, payload: bytes) -> Message:
                       TICK_SIGNATURE, (seq, client_id, payload))
 
 
-def is_tick(msg: Message) -> bool:
+def relayed_signal(seq: int, client_id: str, cause_emitter: str, cause_seq: int) -> Message:
+    return new_signal(DBusAddress(FORWARDER_PATH, interface=TEST_INTERFACE), RELAYED,
+                      RELAYED_SIGNATURE, (seq, client_id, cause_emitter, cause_seq))
+
+
+def test_signal_member(msg: Message) -> str | None:
+    """TICK or RELAYED for the rig's own broadcasts, None for anything else."""
     from jeepney import HeaderFields
     f = msg.header.fields
-    return (msg.header.message_type == MessageType.signal
-            and f.get(HeaderFields.interface) == TEST_INTERFACE
-            and f.get(HeaderFields.member) == TICK)
+    if msg.header.message_type != MessageType.signal or f.get(HeaderFields.interface) != TEST_INTERFACE:
+        return None
+    member = f.get(HeaderFields.member)
+    return member if member in (TICK, RELAYED) else None

@@ -26,7 +26,7 @@ from fuzz.clients.journal import Journal
 from fuzz.engine import spawner
 from fuzz.engine.history import merge_journals, write_history
 from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, instance_seed, make_plan
-from fuzz.engine.scenario import ACTIVE_ROLES, ClientGroup, Scenario, Watch
+from fuzz.engine.scenario import ACTIVE_ROLES, PASSIVE_WAVES, ClientGroup, Scenario, Watch
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
 from fuzz.errors import InputError, RigError
@@ -154,10 +154,9 @@ class Runner:
         watch = sc.watch
         if watch.sentinel:
             self._wait_ready([self._start_client(sentinel_instance(watch, self.seed))])
-        # Services first (callers need their names), then listeners (so they miss nothing).
-        for role in ("service", "listener"):
+        for wave in PASSIVE_WAVES:
             started = [self._start_client(i) for i in self.plan.initial
-                       if i.group.role == role]
+                       if i.group.role in wave]
             self._wait_ready(started)
         self._pause(watch.quiet)  # the sentinel alone on the bus: the latency baseline
         self.traffic_start = time.monotonic()

@@ -19,9 +19,12 @@ from fuzz.bus.factory import BUS_KINDS
 from fuzz.engine.tomlpos import locate
 from fuzz.errors import ScenarioError
 
-ROLES = ("caller", "service", "emitter", "listener", "churner", "namer")
-# Active roles finish by themselves (ops) or at the bound; the others serve until stopped.
+ROLES = ("caller", "service", "emitter", "listener", "forwarder", "churner", "namer")
+# Active roles finish by themselves (ops) or at the bound; passive ones serve until stopped and
+# start first, in these waves: services (callers need their names), then subscribers (so they
+# miss nothing).
 ACTIVE_ROLES = ("caller", "emitter", "churner", "namer")
+PASSIVE_WAVES = (("service",), ("listener", "forwarder"))
 CLIENT_ACTIONS = ("start", "stop", "kill")
 BUS_ACTIONS = ("kill-bus",)
 ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
@@ -273,6 +276,7 @@ _ROLE_KEYS: dict[str, tuple[str, ...]] = {
     "service": ("bus_name", "delay", "silent"),
     "emitter": ("payload",),
     "listener": ("match",),
+    "forwarder": ("match",),
     "churner": (),
     "namer": (),
 }
@@ -292,7 +296,7 @@ def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
         "rate": c.get("rate", float, default=0.0, check=_non_negative),
         "uid": _parse_uid(c),
     }
-    if role in ("service", "listener") and "ops" in data:
+    if role in ("service", "listener", "forwarder") and "ops" in data:
         raise c.fail("ops", f"a {role} serves until stopped; 'ops' applies to callers and emitters")
     extra = _ROLE_KEYS[role]
     spec = {

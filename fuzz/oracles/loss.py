@@ -31,11 +31,11 @@ BACKLOG_BYTES = 64 * 1024
 REPLY_GRACE_NS = 2_000_000_000
 
 
-def rule_takes_ticks(rule: str) -> bool:
-    """True if the match rule certainly matches every Tick signal the emitters send."""
+def rule_takes(rule: str, member: str = TICK) -> bool:
+    """True if the match rule certainly matches every test signal of that member."""
     if not _RULE.fullmatch(rule):
         return False
-    wanted = {"type": "signal", "interface": TEST_INTERFACE, "member": TICK}
+    wanted = {"type": "signal", "interface": TEST_INTERFACE, "member": member}
     return all(wanted.get(k) == v for k, v in _RULE_ITEM.findall(rule))
 
 
@@ -52,7 +52,8 @@ def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
     barrier: dict[str, Event] = {}
     flush: dict[str, Event] = {}
     emit_invoke: dict[tuple[str, int], int] = {}
-    sent: dict[str, list[tuple[int, int]]] = defaultdict(list)  # emitter -> (invoke time, seq)
+    # emitter -> (invoke time, seq, member)
+    sent: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     got: dict[str, dict[tuple[str, int], list[Event]]] = defaultdict(lambda: defaultdict(list))
     backlog: dict[str, int] = defaultdict(int)  # listener -> largest receive queue seen
     for e in events:
@@ -69,7 +70,7 @@ def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
         elif e.op == "emit" and e.type == "ok":
             t = emit_invoke.get((e.process, e.get("seq")))
             if t is not None:
-                sent[e.process].append((t, e.get("seq")))
+                sent[e.process].append((t, e.get("seq"), e.get("member", TICK)))
         elif e.op == "recv":
             got[e.process][(e.get("emitter"), e.get("seq"))].append(e)
         elif e.op == "sockets":
@@ -88,7 +89,7 @@ def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
                                 f" {len(copies)} times; each match delivers a signal once.",
                     evidence=tuple(c.index for c in copies[:3])))
                 break
-        if listener not in ready or listener not in barrier or not rule_takes_ticks(rules[listener]):
+        if listener not in ready or listener not in barrier:
             continue
         start, end = ready[listener].time, barrier[listener].time
         if not facts.bus_serving_during(start, end):
@@ -96,8 +97,9 @@ def _signal_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
         for emitter, emitted in sorted(sent.items()):
             if emitter not in flush or flush[emitter].time > end:
                 continue
-            missing = sorted(seq for t, seq in emitted
-                             if t > start and (emitter, seq) not in got[listener])
+            missing = sorted(seq for t, seq, member in emitted
+                             if t > start and rule_takes(rules[listener], member)
+                             and (emitter, seq) not in got[listener])
             if not missing:
                 continue
             evidence = (ready[listener].index, flush[emitter].index, barrier[listener].index)

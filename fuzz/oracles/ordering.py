@@ -1,9 +1,10 @@
-"""Ordering: per-sender FIFO to each receiver, and one total order of broadcasts.
+"""Ordering: per-sender FIFO to each receiver, one total order of broadcasts, causality.
 
 What the buses promise (abuse-catalog.md §7): each reads a connection in order and routes from
 a single loop, so (1) messages from one sender reach each receiver in the order sent, and
 (2) any two listeners that both received two signals received them in the same relative order,
-whoever sent them. Gaps are not reordering (a skipped or lost signal is the loss oracle's); only
+whoever sent them, and (3) a signal sent in reaction to another (a forwarder's Relayed) never
+reaches anyone before its cause. Gaps are not reordering (a skipped or lost signal is the loss oracle's); only
 messages both sides actually saw are compared.
 """
 
@@ -30,7 +31,30 @@ def check_ordering(events: Sequence[Event]) -> list[Finding]:
     for service, seen in sorted(served.items()):
         findings += _fifo(service, seen, "caller", "call-reordered", "method calls")
     findings += _total_order(received)
+    for receiver, seen in sorted(received.items()):
+        findings += _causal(receiver, seen)
     return findings
+
+
+def _causal(receiver: str, seen: list[Event]) -> list[Finding]:
+    """A Relayed signal (sent because its forwarder got a Tick) must not overtake that Tick."""
+    position = {(e.get("emitter"), e.get("seq")): i for i, e in enumerate(seen)}
+    for i, e in enumerate(seen):
+        cause = e.get("cause")
+        if not cause:
+            continue
+        j = position.get((cause[0], cause[1]))
+        if j is not None and j > i:
+            return [Finding(
+                oracle="ordering", severity="high", kind="causal-order-violated",
+                title="a reaction arrived before the message that caused it",
+                explanation=f"{receiver} got {e.get('emitter')}#{e.get('seq')}, which"
+                            f" {e.get('emitter')} sent only after receiving"
+                            f" {cause[0]}#{cause[1]}, before {cause[0]}#{cause[1]} itself. The"
+                            " bus queued the cause to every subscriber before the reaction"
+                            " existed, so causal order must hold.",
+                evidence=(e.index, seen[j].index))]
+    return []
 
 
 def _fifo(receiver: str, seen: list[Event], sender_field: str, kind: str,

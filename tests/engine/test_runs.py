@@ -130,6 +130,9 @@ def test_mixed_traffic_is_judged_healthy(bus: str, tmp_path: Path):
     assert [f for f in run.findings if not f["by_policy"]] == []
     counts = run.summary["counts"]
     assert counts["churn"]["ok"] == 600 and counts["release-name"]["ok"] == 600
-    # Two emitters x 6,000 signals, to two narrow listeners and one that takes every signal.
-    assert counts["call"]["ok"] == 9600 and run.summary["signals"]["received"] == 36000
+    # Two emitters x 6,000 Ticks, each relayed once by the forwarder: 24,000 signals to each of
+    # three listeners, and the 12,000 Ticks to the forwarder itself.
+    signals = run.summary["signals"]
+    assert counts["call"]["ok"] == 9600 and signals["emitted"] == 24000
+    assert signals["received"] == 84000
     assert counts["proc"]["info"] > 100 and counts["sockets"]["info"] > 50

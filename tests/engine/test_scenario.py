@@ -112,3 +112,11 @@ def test_cli_usage_errors_exit_2(tmp_path: Path):
     assert run_rig("run", str(tmp_path / "missing.toml"), "--bus", "dbus-daemon").returncode == 2
     assert run_rig("run", str(SCENARIOS / "smoke.toml"), "--bus", "kdbus").returncode == 2
     assert run_rig("frobnicate").returncode == 2
+
+
+def test_every_role_is_started_by_the_runner_and_has_an_agent():
+    from fuzz.clients.agent import ROLES as AGENTS
+    from fuzz.engine.scenario import ACTIVE_ROLES, PASSIVE_WAVES, ROLES
+    passive = [r for wave in PASSIVE_WAVES for r in wave]
+    assert sorted(ACTIVE_ROLES + tuple(passive)) == sorted(ROLES)
+    assert set(ROLES) <= set(AGENTS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fuzz.oracles.loss import check_loss, rule_takes_ticks
+from fuzz.oracles.loss import check_loss, rule_takes
 from tests.oracles.builder import H
 
 
@@ -111,6 +111,15 @@ def test_duplicate_stray_and_mismatched_replies():
 
 
 def test_rule_parsing():
-    assert rule_takes_ticks("type='signal',interface='org.busrig.Test'")
-    assert rule_takes_ticks("type='signal'")
-    assert not rule_takes_ticks("type='signal',arg0='x'") and not rule_takes_ticks("nonsense")
+    assert rule_takes("type='signal',interface='org.busrig.Test'")
+    assert rule_takes("type='signal'") and rule_takes("type='signal'", "Relayed")
+    assert not rule_takes("type='signal',member='Tick'", "Relayed")
+    assert not rule_takes("type='signal',arg0='x'") and not rule_takes("nonsense")
+
+
+def test_owed_signals_depend_on_the_member_the_rule_takes():
+    h = H().listener_ready(rule="type='signal',member='Tick'")
+    h.add("forwarder.0", "invoke", "emit", seq=0, member="Relayed")
+    h.add("forwarder.0", "ok", "emit", seq=0, member="Relayed")
+    h.flush("forwarder.0").barrier()
+    assert h.kinds(check_loss) == []

@@ -36,3 +36,12 @@ def test_gaps_are_not_reordering():
 def test_calls_served_out_of_order():
     h = H().add("service.0", "ok", "serve", seq=1, caller="c").add("service.0", "ok", "serve", seq=0, caller="c")
     assert h.kinds(check_ordering) == ["call-reordered"]
+
+
+def test_causal_order():
+    ok = H().recv([0], emitter="e")
+    ok.add("listener.0", "ok", "recv", seq=0, emitter="fwd", cause=["e", 0])
+    assert ok.kinds(check_ordering) == []
+    bad = H().add("listener.0", "ok", "recv", seq=0, emitter="fwd", cause=["e", 0])
+    bad.recv([0], emitter="e")
+    assert bad.kinds(check_ordering) == ["causal-order-violated"]
