@@ -90,6 +90,14 @@ def header_fields(msg: bytes) -> dict[int, object]:
     return out
 
 
+def parse(msg: bytes):
+    """A whole message as a jeepney Message, for the few we rewrite (none carry fds)."""
+    from jeepney.low_level import Parser
+    parser = Parser()
+    parser.add_data(msg)
+    return parser.get_next_message()
+
+
 def recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     fds = array.array("i")
     data, anc, _flags, _addr = sock.recvmsg(1 << 16, socket.CMSG_SPACE(MAX_FDS * fds.itemsize))
@@ -222,10 +230,7 @@ class Relay:
             msg, pair.up = pair.up[:n], pair.up[n:]
             f = header_fields(msg)
             if f.get(FIELD_MEMBER) in CREDENTIAL_METHODS and f.get(FIELD_DEST) == BUS:
-                from jeepney.low_level import Parser
-                parser = Parser()
-                parser.add_data(msg)
-                call = parser.get_next_message()
+                call = parse(msg)
                 pair.cred_queries[call.header.serial] = (f.get(FIELD_MEMBER), call.body[0])
 
     def forward_down(self, pair: Pair) -> None:
@@ -301,10 +306,7 @@ class Relay:
         peer = self.by_name.get(name)
         if peer is None or self.args.wrong_credentials:
             return msg
-        from jeepney.low_level import Parser
-        parser = Parser()
-        parser.add_data(msg)
-        reply = parser.get_next_message()
+        reply = parse(msg)
         if method == "GetConnectionCredentials":
             creds = dict(reply.body[0])
             creds["ProcessID"] = ("u", peer.pid)
@@ -318,13 +320,10 @@ class Relay:
 
     def forged(self, msg: bytes, pair: Pair) -> bytes:
         from jeepney import HeaderFields
-        from jeepney.low_level import Parser
         others = [n for n in self.by_name if n != pair.unique_name]
         if not others:
             return msg
-        parser = Parser()
-        parser.add_data(msg)
-        sig = parser.get_next_message()
+        sig = parse(msg)
         sig.header.fields[HeaderFields.sender] = self.rng.choice(sorted(others))
         return sig.serialise(serial=sig.header.serial)
 
@@ -340,20 +339,11 @@ def hang(spin: bool) -> None:
 # --- start-up -----------------------------------------------------------------------------
 
 def start_daemon(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    from fuzz.bus.daemon import daemon_config
     inner = os.path.join(workdir, "inner.sock")
     conf = os.path.join(workdir, "inner.conf")
     with open(conf, "w") as f:
-        f.write(f"""<busconfig>
-  <listen>unix:path={inner}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-""")
+        f.write(daemon_config(inner, {}, None))
     libc = ctypes.CDLL(None)
     daemon = subprocess.Popen(
         ["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile", "--nosyslog",
