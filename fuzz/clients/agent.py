@@ -55,16 +55,9 @@ class Context:
 
 def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
                journal_path: str) -> None:
-    die_with_parent()
-    os.setpgid(0, 0)
-    stop = StopFlag()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    journal = Journal(journal_path, instance_id)
-    code = 0
-    try:
-        if group.uid is not None and group.uid != os.geteuid():
-            _drop_to(group.uid)
+    """Entry point of a client process (the fork server calls it)."""
+
+    def body(journal: Journal, stop: StopFlag) -> None:
         journal.write("invoke", "connect", uid=os.geteuid())
         try:
             # fd passing makes jeepney read message by message: only where fds may come.
@@ -84,6 +77,39 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
         finally:
             conn.close()
+
+    _run_child(instance_id, group.uid, journal_path, body)
+
+
+def attacker_main(instance_id: str, kind: str, params: dict, uid: int | None, address: str,
+                  journal_path: str) -> None:
+    """Entry point of a hostile client the nemesis starts (fuzz/clients/attacker.py)."""
+    from jeepney.bus import get_bus
+
+    from fuzz.clients.attacker import run_attack
+
+    def body(journal: Journal, stop: StopFlag) -> None:
+        run_attack(journal, get_bus(address), kind, params, lambda: stop.set)
+
+    _run_child(instance_id, uid, journal_path, body)
+
+
+def _run_child(instance_id: str, uid: int | None, journal_path: str,
+               body: Callable[[Journal, StopFlag], None]) -> None:
+    """Everything a rig child does around its real work: die with the rig, own process group,
+    drop to its uid, polite SIGTERM, an `exit` event with its context switches, no traceback
+    lost."""
+    die_with_parent()
+    os.setpgid(0, 0)
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    journal = Journal(journal_path, instance_id)
+    code = 0
+    try:
+        if uid is not None and uid != os.geteuid():
+            _drop_to(uid)
+        body(journal, stop)
     except Exception:  # noqa: BLE001 - a bug in the agent must show up in the history
         journal.write("info", "agent-error", traceback=traceback.format_exc())
         code = EXIT_AGENT_ERROR

@@ -32,7 +32,7 @@ LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exi
                       "client-start", "client-stop", "client-exit", "not-ready",
                       "traffic-start", "traffic-end",
                       "abort", "skip", "config", "proc", "sockets", "bus-state", "hang-snapshot",
-                      "identity", "duplicate-reply", "stray-reply"})
+                      "identity", "duplicate-reply", "stray-reply", "undo", "attack-step"})
 
 
 @dataclass(frozen=True)

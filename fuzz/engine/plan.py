@@ -7,7 +7,7 @@ same scenario and seed always give the same plan (written to OUT/plan.json).
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from fuzz.engine.scenario import ClientGroup, Scenario
 
@@ -26,6 +26,7 @@ class PlannedAction:
     target: str | None  # instance id, or None for bus actions
     source: int  # index of the [[schedule]] entry it came from
     skipped: str | None = None  # why it will not be applied (e.g. nothing left to kill)
+    params: dict = field(default_factory=dict)  # a fault operator's parameters
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
     for when, source, action in timed:
         when = round(when, 6)
         if action.target is None:
-            actions.append(PlannedAction(when, action.action, None, source))
+            actions.append(PlannedAction(when, action.action, None, source, params=action.params))
             continue
         group_name, _, index = action.target.partition(".")
         if action.action == "start":
@@ -85,8 +86,12 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
             target = rng.choice(alive) if alive else None
         if target is None:
             actions.append(PlannedAction(when, action.action, action.target, source,
-                                         skipped="no running instance of that target"))
+                                         skipped="no running instance of that target",
+                                         params=action.params))
             continue
-        alive.remove(target)
-        actions.append(PlannedAction(when, action.action, target, source))
+        if action.action in ("kill", "stop"):
+            alive.remove(target)  # gone for good; a paused client comes back
+        actions.append(PlannedAction(when, action.action, target, source,
+                                     params=dict(action.params, target=target)
+                                     if action.params else {}))
     return Plan(seed=seed, initial=initial, actions=tuple(actions), instances=instances)

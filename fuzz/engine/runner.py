@@ -30,6 +30,7 @@ from fuzz.engine.scenario import ACTIVE_ROLES, PASSIVE_WAVES, ClientGroup, Scena
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
 from fuzz.errors import InputError, RigError
+from fuzz.faults import OPERATORS
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
@@ -42,6 +43,7 @@ READY_TIMEOUT_S = 10.0
 ACTIVE_STOP_GRACE_S = 8.0  # a caller may be inside a call with a 5 s timeout
 PASSIVE_STOP_GRACE_S = 10.0
 HUNG_STOP_GRACE_S = 1.0
+ATTACKER_STOP_GRACE_S = 2.0
 CTX_SAMPLE_EVERY_S = 0.1
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -66,6 +68,13 @@ class _Client:
     @property
     def active(self) -> bool:
         return self.instance.group.role in ACTIVE_ROLES
+
+
+@dataclass
+class _Undo:
+    action: PlannedAction
+    undo: Callable[[], str]
+    due: float | None  # monotonic time, or None: at the end of the run
 
 
 @dataclass
@@ -98,6 +107,8 @@ class Runner:
         self.ping_open_since: int | None = None  # monotonic ns of the open sentinel ping
         self.hang_snapshot_taken = False
         self.baseline_fds = 0
+        self.undos: list[_Undo] = []
+        self.attackers = 0
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -182,6 +193,7 @@ class Runner:
             elapsed = now - self.traffic_start
             while pending and pending[0].time <= elapsed:
                 self._apply(pending.pop(0))
+            self._undo_due()
             self._observe()
             if now >= next_ctx and self.bus is not None and self.bus.alive():
                 self.ctx_last = self._bus_ctx_switches()
@@ -194,7 +206,9 @@ class Runner:
                 return "duration"
             if bound.ops is not None and self.counters.invokes >= bound.ops:
                 return "ops"
-            if not pending and not any(c.active and not c.exited for c in self.clients.values()):
+            timed_faults = any(u.due is not None for u in self.undos)
+            if not pending and not timed_faults and \
+                    not any(c.active and not c.exited for c in self.clients.values()):
                 return "clients-done"
             time.sleep(TICK_S)
 
@@ -203,14 +217,25 @@ class Runner:
             self.nemesis.write("info", "skip", action=action.action, target=action.target,
                                reason=action.skipped, source=action.source)
             return
-        self.nemesis.write("invoke", action.action, target=action.target, source=action.source)
-        result = self._do(action)
+        self.nemesis.write("invoke", action.action, target=action.target, source=action.source,
+                           params=action.params)
+        try:
+            result = self._do(action)
+        except OSError as e:  # e.g. EPERM from sched_setscheduler: the fault could not be made
+            result = f"failed: {type(e).__name__}: {e}"
         self.nemesis.write("info", action.action, target=action.target, source=action.source,
                            result=result)
         self.progress("nemesis", {"action": action.action, "target": action.target,
                                   "result": result})
 
     def _do(self, action: PlannedAction) -> str:
+        operator = OPERATORS.get(action.action)
+        if operator is not None:
+            applied = operator.apply(self, action.params)
+            if applied.undo is not None:
+                due = None if applied.duration is None else time.monotonic() + applied.duration
+                self.undos.append(_Undo(action, applied.undo, due))
+            return applied.result
         if action.action == "kill-bus":
             assert self.bus is not None
             if not self.bus.alive():
@@ -231,22 +256,71 @@ class Runner:
             return "target not running"
         return f"sent {sig.name}"
 
+    def _undo_due(self, everything: bool = False) -> None:
+        """Undo faults whose time is up (all of them at the end of the run), newest first."""
+        now = time.monotonic()
+        for undo in reversed(list(self.undos)):
+            if everything or (undo.due is not None and undo.due <= now):
+                self.undos.remove(undo)
+                try:
+                    result = undo.undo()
+                except OSError as e:
+                    result = f"failed: {type(e).__name__}: {e}"
+                self.nemesis.write("info", "undo", action=undo.action.action,
+                                   target=undo.action.target, source=undo.action.source,
+                                   result=result)
+
+    # --- FaultEnv: what fault operators may do to the run ------------------------------------
+
+    def bus_pids(self) -> list[int]:
+        return self.bus.pids() if self.bus is not None else []
+
+    def client_pid(self, instance_id: str) -> int | None:
+        c = self.clients.get(instance_id)
+        return None if c is None or c.exited else c.process.pid
+
+    def start_attacker(self, kind: str, params: dict[str, Any], uid: int | None) -> tuple[str, int]:
+        assert self.bus_info is not None
+        self.attackers += 1
+        inst = ClientInstance(f"attacker.{self.attackers}",
+                              ClientGroup(name="attacker", role="attacker", uid=uid), 0)
+        path = self._journal_for(inst)
+        t = time.monotonic_ns()
+        proc = spawner.spawn_attacker(inst.id, kind, params, uid, self.bus_info.address, path)
+        self._track(inst, proc, path, t)
+        return inst.id, proc.pid
+
+    def stop_process(self, instance_id: str) -> str:
+        c = self.clients.get(instance_id)
+        if c is None or c.exited:
+            return f"{instance_id} had already ended"
+        self._stop_clients([c], ATTACKER_STOP_GRACE_S)
+        return f"{instance_id} stopped"
+
     # --- clients -------------------------------------------------------------------------------
 
-    def _start_client(self, inst: ClientInstance) -> _Client:
-        assert self.bus_info is not None
+    def _journal_for(self, inst: ClientInstance) -> str:
         path = os.path.join(self.journal_dir, f"{inst.id}.jsonl")
         open(path, "ab").close()
         if inst.group.uid not in (None, os.geteuid()):
             os.chown(path, inst.group.uid, -1)
+        return path
+
+    def _start_client(self, inst: ClientInstance) -> _Client:
+        assert self.bus_info is not None
+        path = self._journal_for(inst)
         t = time.monotonic_ns()
         try:
             proc = spawner.spawn_client(inst, self.bus_info.address, path)
         except OSError as e:
             raise RigError(f"cannot start client {inst.id}: {e}") from e
+        return self._track(inst, proc, path, t)
+
+    def _track(self, inst: ClientInstance, proc: BaseProcess, path: str, t: int) -> _Client:
         janitor().watch_group(proc.pid)
         self.rig.write("info", "client-start", client=inst.id, role=inst.group.role,
-                       pid=proc.pid, spawn_ns=time.monotonic_ns() - t)
+                       pid=proc.pid, spawn_ns=time.monotonic_ns() - t,
+                       uid=inst.group.uid if inst.group.uid is not None else os.geteuid())
         client = _Client(inst, proc, path)
         self.clients[inst.id] = client
         self.tail.add(path)
@@ -308,6 +382,9 @@ class Runner:
         """A ping open longer than hang_after while the bus exists: snapshot the bus once."""
         if self.ping_open_since is None or self.hang_snapshot_taken or self.bus is None:
             return
+        if any(OPERATORS[u.action.action].disrupts_bus for u in self.undos
+               if u.action.action in OPERATORS):
+            return  # the nemesis stopped the bus on purpose; nothing to explain
         open_s = now - self.ping_open_since / 1e9
         if open_s < self.scenario.watch.hang_after or not self.bus.alive():
             return
@@ -370,6 +447,8 @@ class Runner:
     def _teardown(self) -> None:
         clients = list(self.clients.values())
         try:
+            self._undo_due(everything=True)  # no stopped bus, hog or attacker outlives the run
+            clients = list(self.clients.values())
             self._stop_clients([c for c in clients if c.active], ACTIVE_STOP_GRACE_S)
             self._stop_clients([c for c in clients if not c.active and c.instance.id != SENTINEL_ID],
                                PASSIVE_STOP_GRACE_S)

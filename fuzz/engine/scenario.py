@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pwd
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fuzz.bus.base import BusSpec
@@ -60,6 +60,7 @@ class Action:
     action: str
     target: str | None = None  # group name or instance id; None for bus actions
     jitter: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)  # a fault operator's parameters
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class Scenario:
 
     @property
     def needs_other_uids(self) -> bool:
-        return any(g.uid not in (None, 0) for g in self.clients)
+        return any(g.uid not in (None, 0) for g in self.clients) or any(
+            a.params.get("uid") not in (None, 0) for a in self.schedule)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -325,10 +327,7 @@ def _parse_uid(c: _Checker) -> int | None:
         if isinstance(value, int) and value < 0:
             raise c.fail("uid", "must be >= 0")
         return value
-    try:
-        return pwd.getpwnam(value).pw_uid
-    except KeyError:
-        raise c.fail("uid", f"no such user {value!r} on this machine") from None
+    return _uid_of(c, value)
 
 
 def _parse_action(top: _Checker, index: int, data: Any,
@@ -337,14 +336,31 @@ def _parse_action(top: _Checker, index: int, data: Any,
                  f"schedule[{index}]")
     if not isinstance(data, dict):
         raise c.fail(None, "each entry of schedule must be a table ([[schedule]])")
+    from fuzz.faults import OPERATORS
     at = c.get("at", float, check=_non_negative)
-    action = c.get("action", str, check=_one_of(ACTIONS))
+    action = c.get("action", str, check=_one_of(ACTIONS + tuple(sorted(OPERATORS))))
     jitter = c.get("jitter", float, default=0.0, check=_non_negative)
     target = None
-    if action in CLIENT_ACTIONS:
+    params: dict[str, Any] = {}
+    operator = OPERATORS.get(action)
+    if action in CLIENT_ACTIONS or (operator and operator.targets_client):
         target = c.get("target", str, check=_target_check(groups, action))
+    if operator is not None:
+        for name, spec in operator.params.items():
+            value = c.get(name, spec.kind if spec.kind is not float else float,
+                          default=spec.default, check=spec.check)
+            if name == "uid" and isinstance(value, str):
+                value = _uid_of(c, value)
+            params[name] = value
     c.finish()
-    return Action(at=at, action=action, target=target, jitter=jitter)
+    return Action(at=at, action=action, target=target, jitter=jitter, params=params)
+
+
+def _uid_of(c: _Checker, name: str) -> int:
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        raise c.fail("uid", f"no such user {name!r} on this machine") from None
 
 
 def _target_check(groups: tuple[ClientGroup, ...], action: str) -> Callable[[str], str | None]:

@@ -56,3 +56,12 @@ def spawn_client(instance: ClientInstance, address: str, journal_path: str) -> B
                         args=(instance.id, instance.group, instance.seed, address, journal_path))
     proc.start()
     return proc
+
+
+def spawn_attacker(instance_id: str, kind: str, params: dict, uid: int | None, address: str,
+                   journal_path: str) -> BaseProcess:
+    from fuzz.clients.agent import attacker_main
+    proc = _ctx.Process(target=attacker_main, name=instance_id,
+                        args=(instance_id, kind, params, uid, address, journal_path))
+    proc.start()
+    return proc

@@ -9,8 +9,13 @@ from fuzz.engine.history import Event
 
 SENTINEL = "sentinel.0"
 NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
-# Nemesis operations that stop the bus from answering on purpose (none yet besides kill-bus).
-NEMESIS_BUS_OPS = frozenset({"kill-bus"})
+def _bus_ops() -> frozenset[str]:
+    from fuzz.faults import OPERATORS
+    return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items() if op.disrupts_bus})
+
+
+# Nemesis operations that stop the bus from answering on purpose.
+NEMESIS_BUS_OPS = _bus_ops()
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
 CONSEQUENCE_NS = 1_000_000_000
@@ -31,6 +36,8 @@ class Facts:
     ended_at: dict[str, int] = field(default_factory=dict)  # process -> exit/disconnect time
     disconnects: dict[str, Event] = field(default_factory=dict)
     targeted: set[str] = field(default_factory=set)  # clients the nemesis killed or stopped
+    uid_of: dict[str, int] = field(default_factory=dict)  # client -> uid it ran as
+    role_of: dict[str, str] = field(default_factory=dict)
     traffic_start: int | None = None
     stalled_at: int | None = None  # first sentinel ping that went unanswered past hang_after
 
@@ -80,6 +87,9 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.traffic_start = e.time
             elif e.op == "client-exit":
                 f.ended_at.setdefault(e.get("client"), e.time)
+            elif e.op == "client-start":
+                f.uid_of[e.get("client")] = e.get("uid")
+                f.role_of[e.get("client")] = e.get("role")
         elif e.process == "nemesis" and e.type == "invoke":
             if e.op in NEMESIS_BUS_OPS and f.bus_gone_at is None:
                 f.bus_gone_at = f.bus_lost_at = e.time

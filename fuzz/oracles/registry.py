@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from fuzz.engine.history import Event
+from fuzz.oracles.collateral import check_collateral
 from fuzz.oracles.crash import check_crash
 from fuzz.oracles.credentials import check_credentials
 from fuzz.oracles.finding import Finding
@@ -23,6 +24,7 @@ ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
     "loss": check_loss,
     "credentials": check_credentials,
     "latency": check_latency,
+    "collateral": check_collateral,
 }
 
 

@@ -1,0 +1,388 @@
+"""Attacker: a hostile client the nemesis starts. One attack per process, bounded in count and
+time, every step and the bus's answer recorded.
+
+Each attack records `invoke attack` with its parameters, lone `attack-step` events for what
+the bus did (error names, disconnects, SASL replies) and a final `ok attack` with a summary.
+The attacker has its own uid when the scenario gives one (set before it connects).
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+import time
+from typing import Any, Callable
+
+from jeepney import DBusAddress, HeaderFields, new_method_call, new_signal
+from jeepney.auth import BEGIN, Authenticator
+from jeepney.bus_messages import message_bus
+from jeepney.low_level import Parser
+
+from fuzz.clients.journal import Journal
+from fuzz.clients.protocol import BUS_NAME, echo_call
+from fuzz.wire import raw
+
+Attack = Callable[["Attacker"], dict[str, Any]]
+
+
+class Attacker:
+    def __init__(self, journal: Journal, path: str, params: dict[str, Any], stopped):
+        self.journal, self.path, self.p, self.stopped = journal, path, params, stopped
+        self.deadline = time.monotonic() + float(params.get("duration", 5.0))
+        self.held: list[socket.socket] = []
+
+    def time_left(self) -> bool:
+        return time.monotonic() < self.deadline and not self.stopped()
+
+    def step(self, what: str, **fields: Any) -> None:
+        self.journal.write("ok", "attack-step", step=what, **fields)
+
+    def hold(self) -> None:
+        """Keep what the attack opened until its duration ends (or the nemesis undoes it)."""
+        while self.time_left():
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for s in self.held:
+            s.close()
+
+
+def run_attack(journal: Journal, address_path: str, kind: str, params: dict[str, Any],
+               stopped) -> None:
+    attacker = Attacker(journal, address_path, params, stopped)
+    journal.write("invoke", "attack", kind=kind, params=params)
+    try:
+        summary = ATTACKS[kind](attacker)
+    except (OSError, ConnectionError, TimeoutError) as e:
+        journal.write("ok", "attack", kind=kind, outcome="connection-error",
+                      error=f"{type(e).__name__}: {e}")
+    else:
+        journal.write("ok", "attack", kind=kind, **summary)
+    finally:
+        attacker.close()
+
+
+# --- floods -------------------------------------------------------------------------------
+
+def flood_signals(a: Attacker) -> dict[str, Any]:
+    sock, _name = raw.open_raw(a.path)
+    a.held.append(sock)
+    data = raw.flood_signal(int(a.p.get("size", 64))).serialise(serial=1)
+    count = int(a.p.get("count", 10000))
+    sock.settimeout(0.5)
+    sent = 0
+    t0 = time.monotonic()
+    while sent < count and a.time_left():
+        try:
+            sock.sendall(data)
+        except socket.timeout:
+            a.step("blocked", sent=sent)  # back-pressure: the bus stopped reading us
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            a.step("disconnected", sent=sent)
+            return {"outcome": "disconnected", "sent": sent}
+        sent += 1
+    elapsed = time.monotonic() - t0
+    closed, got = raw.wait_closed(sock, 0.2)
+    return {"outcome": "disconnected" if closed else "sent", "sent": sent,
+            "per_s": round(sent / elapsed) if elapsed > 0 else None,
+            "errors": sorted(set(raw.error_names(got)))}
+
+
+def flood_connections(a: Attacker) -> dict[str, Any]:
+    count, ok, refused, errors = int(a.p.get("count", 100)), 0, 0, {}
+    for i in range(count):
+        if not a.time_left():
+            break
+        try:
+            sock = raw.connect_unix(a.path, timeout=2.0)
+            a.held.append(sock)
+            raw.authenticate(sock)
+            raw.hello(sock)
+            ok += 1
+        except (ConnectionError, OSError, TimeoutError) as e:
+            refused += 1
+            errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+            if refused == 1:
+                a.step("first-refusal", at=i, error=f"{type(e).__name__}: {e}")
+    a.step("holding", connections=ok)
+    a.hold()
+    return {"outcome": "held", "registered": ok, "refused": refused, "errors": errors}
+
+
+def _driver_flood(a: Attacker, make) -> dict[str, Any]:
+    """`count` driver calls on one connection; how many succeed and the first error name."""
+    from jeepney.io.blocking import open_dbus_connection
+    conn = open_dbus_connection(f"unix:path={a.path}")
+    ok, first_error = 0, None
+    try:
+        for i in range(int(a.p.get("count", 1000))):
+            if not a.time_left():
+                break
+            reply = conn.send_and_get_reply(make(i, conn.unique_name), timeout=5.0)
+            err = reply.header.fields.get(HeaderFields.error_name)
+            if err:
+                first_error = first_error or err
+                a.step("refused", at=i, error=err)
+                break
+            ok += 1
+        a.hold()
+    finally:
+        conn.close()
+    return {"outcome": "refused" if first_error else "accepted", "accepted": ok,
+            "error": first_error}
+
+
+def flood_matches(a: Attacker) -> dict[str, Any]:
+    return _driver_flood(a, lambda i, _me: message_bus.AddMatch(
+        f"type='signal',interface='org.busrig.Flood',arg0='{i}'"))
+
+
+def flood_names(a: Attacker) -> dict[str, Any]:
+    return _driver_flood(a, lambda i, me: message_bus.RequestName(
+        f"org.busrig.Flood.n{i}.u{me.replace(':', '').replace('.', '_')}"))
+
+
+def unread_calls(a: Attacker) -> dict[str, Any]:
+    """Calls whose replies are never read: they pile up in the bus for us."""
+    sock, _ = raw.open_raw(a.path)
+    a.held.append(sock)
+    payload = b"\0" * int(a.p.get("size", 1024))
+    target = str(a.p.get("target", "org.busrig.Echo"))
+    sent, sock_timeout = 0, 0.5
+    sock.settimeout(sock_timeout)
+    for i in range(int(a.p.get("count", 10000))):
+        if not a.time_left():
+            break
+        try:
+            sock.sendall(echo_call(target, i, "attacker", payload).serialise(serial=i + 2))
+            sent += 1
+        except socket.timeout:
+            a.step("blocked", sent=sent)
+        except (BrokenPipeError, ConnectionResetError):
+            a.step("disconnected", sent=sent)
+            return {"outcome": "disconnected", "sent": sent}
+    a.hold()
+    closed, _ = raw.wait_closed(sock, 0.1)
+    return {"outcome": "disconnected" if closed else "held", "sent": sent}
+
+
+def slow_reader(a: Attacker) -> dict[str, Any]:
+    """Subscribe to every test broadcast and never read: the bus must cope with our queue."""
+    sock, _ = raw.open_raw(a.path)
+    a.held.append(sock)
+    rule = str(a.p.get("match", "type='signal',interface='org.busrig.Test'"))
+    sock.sendall(message_bus.AddMatch(rule).serialise(serial=2))
+    a.hold()
+    # Only now look: were we thrown out while not reading?
+    sock.setblocking(False)
+    try:
+        while sock.recv(1 << 20):
+            pass
+        closed = False
+    except BlockingIOError:
+        closed = False
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    else:
+        closed = True
+    return {"outcome": "disconnected" if closed else "survived"}
+
+
+def big_message(a: Attacker) -> dict[str, Any]:
+    sock, _ = raw.open_raw(a.path)
+    a.held.append(sock)
+    data = raw.flood_signal(int(a.p.get("size", 1 << 20))).serialise(serial=2)
+    try:
+        sock.settimeout(5.0)
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError, socket.timeout) as e:
+        a.step("send-failed", error=type(e).__name__)
+    closed, got = raw.wait_closed(sock, 1.0)
+    return {"outcome": "disconnected" if closed else "accepted", "bytes": len(data),
+            "errors": raw.error_names(got)}
+
+
+# --- malformed wire and hostile auth ------------------------------------------------------
+
+def malformed(a: Attacker) -> dict[str, Any]:
+    which = str(a.p.get("mutation", "all"))
+    names = sorted(raw.MUTATIONS) + ["deep-nesting", "truncated"] if which == "all" else [which]
+    results = {}
+    for name in names:
+        if not a.time_left():
+            break
+        sock, _ = raw.open_raw(a.path)
+        try:
+            valid = raw.ping_call().serialise(serial=5)
+            if name == "deep-nesting":
+                bad = raw.deep_nesting_call(64)
+            elif name == "truncated":
+                bad = valid[: len(valid) // 2]
+            else:
+                bad = raw.MUTATIONS[name](valid)
+            try:
+                sock.sendall(bad)
+                if name == "truncated":
+                    sock.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            closed, got = raw.wait_closed(sock, 1.0)
+            outcome = "disconnected" if closed else "kept"
+            results[name] = {"outcome": outcome, "errors": raw.error_names(got)}
+            a.step("mutation", mutation=name, outcome=outcome, errors=raw.error_names(got))
+        finally:
+            sock.close()
+    return {"outcome": "done", "mutations": results, "bus_alive": _bus_answers(a.path)}
+
+
+def _bus_answers(path: str) -> bool:
+    try:
+        sock, _ = raw.open_raw(path)
+    except (OSError, ConnectionError, TimeoutError):
+        return False
+    sock.close()
+    return True
+
+
+SASL_ABUSES: dict[str, bytes] = {
+    "no-nul": b"AUTH EXTERNAL 30\r\n",
+    "long-line": b"\0AUTH " + b"A" * 20000 + b"\r\n",
+    "unknown-command": b"\0FROBNICATE\r\n",
+    "begin-first": b"\0BEGIN\r\n",
+    "bad-hex": b"\0AUTH EXTERNAL zz\r\n",
+    "many-rejects": b"\0" + b"AUTH EXTERNAL 393939393939\r\n" * 10,
+    "no-begin": b"\0AUTH EXTERNAL\r\nDATA\r\n",
+}
+
+
+def sasl(a: Attacker) -> dict[str, Any]:
+    which = str(a.p.get("abuse", "all"))
+    names = sorted(SASL_ABUSES) if which == "all" else [which]
+    results = {}
+    for name in names:
+        if not a.time_left():
+            break
+        sock = raw.connect_unix(a.path)
+        try:
+            try:
+                sock.sendall(SASL_ABUSES[name])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            closed, got = raw.wait_closed(sock, float(a.p.get("wait", 1.0)))
+            lines = [l for l in got.decode(errors="replace").split("\r\n") if l][:5]
+            results[name] = {"outcome": "disconnected" if closed else "kept", "replies": lines}
+            a.step("sasl", abuse=name, outcome=results[name]["outcome"], replies=lines)
+        finally:
+            sock.close()
+    return {"outcome": "done", "abuses": results, "bus_alive": _bus_answers(a.path)}
+
+
+def spoof_uid(a: Attacker) -> dict[str, Any]:
+    """AUTH EXTERNAL claiming another uid than the socket's (SO_PEERCRED) one."""
+    claim = str(int(a.p.get("claim", 0))).encode().hex().encode()
+    sock = raw.connect_unix(a.path)
+    a.held.append(sock)
+    sock.sendall(b"\0AUTH EXTERNAL " + claim + b"\r\n")
+    closed, got = raw.wait_closed(sock, 1.0)
+    reply = got.decode(errors="replace").strip()
+    accepted = reply.startswith("OK")
+    a.step("auth", claimed_uid=int(a.p.get("claim", 0)), real_uid=os.geteuid(), reply=reply)
+    return {"outcome": "accepted" if accepted else "rejected", "reply": reply,
+            "claimed_uid": int(a.p.get("claim", 0)), "real_uid": os.geteuid()}
+
+
+# --- credentials and impersonation ----------------------------------------------------------
+
+def forge_sender(a: Attacker) -> dict[str, Any]:
+    """Send a signal with a SENDER header naming someone else; a witness connection of ours
+    subscribes and reports the sender the bus delivered."""
+    forged = str(a.p.get("sender", BUS_NAME))
+    witness, _ = raw.open_raw(a.path)
+    a.held.append(witness)
+    witness.sendall(message_bus.AddMatch("type='signal',interface='org.busrig.Forge'")
+                    .serialise(serial=2))
+    time.sleep(0.1)
+    sock, me = raw.open_raw(a.path)
+    a.held.append(sock)
+    sig = new_signal(DBusAddress("/org/busrig/Forge", interface="org.busrig.Forge"), "Forged")
+    sig.header.fields[HeaderFields.sender] = forged
+    sock.sendall(sig.serialise(serial=2))
+    parser, seen = Parser(), None
+    witness.settimeout(2.0)
+    deadline = time.monotonic() + 2.0
+    while seen is None and time.monotonic() < deadline:
+        try:
+            data = witness.recv(65536)
+        except socket.timeout:
+            break
+        parser.add_data(data)
+        for msg in iter(parser.get_next_message, None):
+            if msg.header.fields.get(HeaderFields.member) == "Forged":
+                seen = msg.header.fields.get(HeaderFields.sender)
+    a.step("forged", forged=forged, real=me, delivered_sender=seen)
+    return {"outcome": "delivered" if seen else "not-delivered", "forged": forged, "real": me,
+            "delivered_sender": seen}
+
+
+def impersonate_bus(a: Attacker) -> dict[str, Any]:
+    """Emit NameOwnerChanged as if we were the bus (any peer can; the sender field tells)."""
+    sock, me = raw.open_raw(a.path)
+    a.held.append(sock)
+    sig = new_signal(DBusAddress("/org/freedesktop/DBus", interface=BUS_NAME),
+                     "NameOwnerChanged", "sss", ("org.busrig.Echo", ":1.0", me))
+    for i in range(int(a.p.get("count", 1))):
+        sock.sendall(sig.serialise(serial=2 + i))
+    closed, got = raw.wait_closed(sock, 0.5)
+    return {"outcome": "disconnected" if closed else "sent", "as": me,
+            "errors": raw.error_names(got)}
+
+
+def fd_flood(a: Attacker) -> dict[str, Any]:
+    """One message carrying `count` fds (dbus-daemon allows 16 by default, Linux 253)."""
+    sock = raw.connect_unix(a.path)
+    a.held.append(sock)
+    sock.sendall(b"\0")
+    auth = Authenticator(enable_fds=True, inc_null_byte=False)
+    for request in auth:
+        sock.sendall(request)
+        auth.feed(sock.recv(1024))
+    sock.sendall(BEGIN)
+    raw.hello(sock)
+    count = int(a.p.get("count", 32))
+    r, w = os.pipe()
+    try:
+        msg = new_method_call(DBusAddress("/org/freedesktop/DBus", bus_name=BUS_NAME,
+                                          interface="org.freedesktop.DBus.Peer"), "Ping")
+        fds = array.array("i", [w] * count)
+        msg.header.fields[HeaderFields.unix_fds] = count
+        data = msg.serialise(serial=3)
+        try:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        except OSError as e:
+            a.step("send-failed", error=f"{type(e).__name__}: {e}")
+            return {"outcome": "kernel-refused", "error": str(e), "fds": count}
+        closed, got = raw.wait_closed(sock, 1.0)
+    finally:
+        os.close(r)
+        os.close(w)
+    return {"outcome": "disconnected" if closed else "accepted", "fds": count,
+            "errors": raw.error_names(got)}
+
+
+ATTACKS: dict[str, Attack] = {
+    "flood-signals": flood_signals,
+    "flood-connections": flood_connections,
+    "flood-matches": flood_matches,
+    "flood-names": flood_names,
+    "unread-calls": unread_calls,
+    "slow-reader": slow_reader,
+    "big-message": big_message,
+    "malformed": malformed,
+    "sasl": sasl,
+    "spoof-uid": spoof_uid,
+    "forge-sender": forge_sender,
+    "impersonate-bus": impersonate_bus,
+    "fd-flood": fd_flood,
+}

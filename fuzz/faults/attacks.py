@@ -1,0 +1,61 @@
+"""Attack operators: each starts one hostile client process (fuzz/clients/attacker.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuzz.clients.attacker import ATTACKS, SASL_ABUSES
+from fuzz.faults.base import Applied, FaultEnv, Operator, Param, non_negative, one_of, positive
+from fuzz.wire.raw import MUTATIONS
+
+HELP = {
+    "flood-signals": "prebuilt broadcast signals on a raw socket, as fast as the bus reads",
+    "flood-connections": "open `count` registered connections and hold them",
+    "flood-matches": "AddMatch `count` rules on one connection",
+    "flood-names": "RequestName `count` names on one connection",
+    "unread-calls": "method calls to `target` whose replies are never read",
+    "slow-reader": "subscribe to every test broadcast and never read",
+    "big-message": "one signal of `size` bytes",
+    "malformed": "a valid Ping with one rule broken (`mutation`, or all of them in turn)",
+    "sasl": "hostile authentication (`abuse`, or all of them in turn)",
+    "spoof-uid": "AUTH EXTERNAL claiming uid `claim`",
+    "forge-sender": "a signal whose SENDER header names `sender`; a witness reports what arrived",
+    "impersonate-bus": "NameOwnerChanged from a peer, as if from the bus",
+    "fd-flood": "one message carrying `count` fds",
+}
+
+COMMON = {
+    "uid": Param((int, str), None, None, "run the attacker as this user (name or number)"),
+    "duration": Param(float, 5.0, positive, "seconds the attack may last (and hold what it opened)"),
+}
+SPECIFIC: dict[str, dict[str, Param]] = {
+    "flood-signals": {"count": Param(int, 20000, positive), "size": Param(int, 64, non_negative)},
+    "flood-connections": {"count": Param(int, 100, positive)},
+    "flood-matches": {"count": Param(int, 1000, positive)},
+    "flood-names": {"count": Param(int, 1000, positive)},
+    "unread-calls": {"count": Param(int, 10000, positive), "size": Param(int, 1024, non_negative),
+                     "target": Param(str, "org.busrig.Echo")},
+    "slow-reader": {"match": Param(str, "type='signal',interface='org.busrig.Test'")},
+    "big-message": {"size": Param(int, 1 << 20, non_negative)},
+    "malformed": {"mutation": Param(str, "all", one_of("all", "deep-nesting", "truncated",
+                                                       *sorted(MUTATIONS)))},
+    "sasl": {"abuse": Param(str, "all", one_of("all", *sorted(SASL_ABUSES))),
+             "wait": Param(float, 1.0, positive, "seconds to wait for the bus's reaction")},
+    "spoof-uid": {"claim": Param(int, 0, non_negative)},
+    "forge-sender": {"sender": Param(str, "org.freedesktop.DBus")},
+    "impersonate-bus": {"count": Param(int, 1, positive)},
+    "fd-flood": {"count": Param(int, 32, positive)},
+}
+
+
+def _attack(kind: str):
+    def apply(env: FaultEnv, p: dict[str, Any]) -> Applied:
+        params = {k: v for k, v in p.items() if k != "uid"}
+        attacker, pid = env.start_attacker(kind, params, p.get("uid"))
+        return Applied(f"{attacker} (pid {pid}) attacks: {kind}",
+                       undo=lambda: env.stop_process(attacker), duration=p["duration"] + 2.0)
+    return apply
+
+
+OPERATORS = [Operator(kind, "attack", HELP[kind], _attack(kind), {**COMMON, **SPECIFIC[kind]})
+             for kind in ATTACKS]

@@ -1,0 +1,57 @@
+"""What a nemesis operator is: validated parameters, apply now, undo later (or at the end).
+
+An operator's `apply` acts on the run through a FaultEnv (the runner), returns what it did in
+words and, if it left something changed (a stopped bus, a changed priority, a hog, an
+attacker), how and when to undo it. The runner writes both into the history as nemesis events
+and undoes everything still active before it stops the clients, so no fault outlives its run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+
+class FaultEnv(Protocol):
+    def bus_pids(self) -> list[int]: ...
+    def client_pid(self, instance_id: str) -> int | None: ...
+    def start_attacker(self, kind: str, params: dict[str, Any], uid: int | None) -> tuple[str, int]: ...
+    def stop_process(self, instance_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: type | tuple[type, ...]
+    default: Any = ...  # ... = required
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+@dataclass
+class Applied:
+    result: str
+    undo: Callable[[], str] | None = None
+    duration: float | None = None  # undo this many seconds after apply; None = at the end
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    family: str
+    help: str
+    apply: Callable[[FaultEnv, dict[str, Any]], Applied]
+    params: dict[str, Param] = field(default_factory=dict)
+    targets_client: bool = False  # takes `target` like kill/stop (group or instance)
+    disrupts_bus: bool = False  # makes the bus stop answering on purpose (oracles excuse it)
+
+
+def positive(v: float) -> str | None:
+    return "must be > 0" if v <= 0 else None
+
+
+def non_negative(v: float) -> str | None:
+    return "must be >= 0" if v < 0 else None
+
+
+def one_of(*options: str) -> Callable[[str], str | None]:
+    return lambda v: None if v in options else f"must be one of {', '.join(options)}; got {v!r}"

@@ -1,0 +1,64 @@
+"""Process faults beyond kill/stop/start: pause the bus or a client, send the bus a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from fuzz.faults.base import Applied, FaultEnv, Operator, Param, one_of, positive
+
+SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT",
+           "SIGKILL", "SIGPIPE")
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> int:
+    sent = 0
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            sent += 1
+        except ProcessLookupError:
+            pass
+    return sent
+
+
+def pause_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    pids = env.bus_pids()
+    _signal_all(pids, signal.SIGSTOP)
+    return Applied(f"SIGSTOP to bus pids {pids}",
+                   undo=lambda: f"SIGCONT to {_signal_all(pids, signal.SIGCONT)} bus process(es)",
+                   duration=p["duration"])
+
+
+def signal_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    sig = signal.Signals[p["signal"]]
+    pids = env.bus_pids()[:1]  # the bus process itself, not a wrapper's children
+    _signal_all(pids, sig)
+    undo = None
+    if sig == signal.SIGSTOP:
+        undo = lambda: f"SIGCONT to {_signal_all(pids, signal.SIGCONT)} bus process(es)"  # noqa: E731
+    return Applied(f"{sig.name} to bus pid {pids}", undo=undo)
+
+
+def pause_client(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    pid = env.client_pid(p["target"])
+    if pid is None:
+        return Applied("target not running")
+    _signal_all([pid], signal.SIGSTOP)
+    return Applied(f"SIGSTOP to {p['target']}",
+                   undo=lambda: f"SIGCONT to {p['target']}: {_signal_all([pid], signal.SIGCONT)}",
+                   duration=p["duration"])
+
+
+OPERATORS = [
+    Operator("pause-bus", "process", "SIGSTOP every bus process, SIGCONT after `duration` s",
+             pause_bus, {"duration": Param(float, 1.0, positive, "seconds stopped")},
+             disrupts_bus=True),
+    Operator("signal-bus", "process", "send the bus process one signal (SIGSTOP is undone at the end)",
+             signal_bus, {"signal": Param(str, "SIGTERM", one_of(*SIGNALS), "signal name")},
+             disrupts_bus=True),
+    Operator("pause-client", "process", "SIGSTOP a client (it stops reading), SIGCONT later",
+             pause_client, {"duration": Param(float, 1.0, positive, "seconds stopped")},
+             targets_client=True),
+]

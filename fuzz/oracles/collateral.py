@@ -1,0 +1,94 @@
+"""Collateral damage: while a hostile client attacks, innocent clients must keep working.
+
+Innocents are every client that is not an attacker and that the nemesis did not target: the
+liveness sentinel and the scenario's own callers, services and listeners. During an attack
+(from the attacker's start to one second after it ends) an innocent must not be disconnected,
+see its calls fail or time out, or wait more than HARM_LATENCY_S for a liveness round trip
+(longer stalls are the hang oracle's). One attacker harming others is a denial of service.
+
+dbus-broker accounts every resource per uid and documents that exhausting a uid's quota
+takes down peers of that same uid (abuse-catalog.md §3.3): harm to innocents sharing the
+attacker's uid is reported `by_policy` there. Across uids, or on any other bus, it is a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from fuzz.engine.history import Event
+from fuzz.oracles.facts import SENTINEL, Facts, read_facts
+from fuzz.oracles.finding import Finding
+
+HARM_LATENCY_S = 1.0
+AFTER_NS = 1_000_000_000
+
+
+def check_collateral(events: Sequence[Event]) -> list[Finding]:
+    facts = read_facts(events)
+    windows = _attack_windows(events, facts)
+    if not windows:
+        return []
+    findings: dict[str, Finding] = {}
+    for e in events:
+        harm = _harm(e, facts)
+        if harm is None:
+            continue
+        for start, end, attacker, kind in windows:
+            if not (start <= e.time <= end) or not facts.bus_up_during(e.time, e.time):
+                continue
+            same_uid = facts.uid_of.get(attacker) == facts.uid_of.get(e.process)
+            policy = facts.bus_kind == "dbus-broker" and same_uid
+            key = f"{kind}:{harm}:{policy}"
+            if key in findings:
+                break
+            findings[key] = Finding(
+                oracle="collateral", severity="low" if policy else "high",
+                kind=f"{kind}:{harm}" + (":same-uid" if policy else ""), by_policy=policy,
+                title=f"the {kind} attack harmed an innocent client ({harm})",
+                explanation=f"While {attacker} ran the {kind} attack, innocent client"
+                            f" {e.process} (uid {facts.uid_of.get(e.process)}) suffered:"
+                            f" {_describe(e)}. The attacker ran as uid"
+                            f" {facts.uid_of.get(attacker)}."
+                            + (" dbus-broker charges quota per uid, so peers sharing the"
+                               " attacker's uid pay for its abuse (documented)." if policy else
+                               " A bus must confine an abuser's damage to the abuser."),
+                evidence=(e.index,))
+            break
+    return list(findings.values())
+
+
+def _attack_windows(events: Sequence[Event], facts: Facts) -> list[tuple[int, int, str, str]]:
+    kinds: dict[str, str] = {}
+    for e in events:
+        if e.op == "attack" and e.type == "invoke":
+            kinds[e.process] = e.get("kind")
+    windows = []
+    for e in events:
+        if e.op == "client-start" and e.get("role") == "attacker":
+            who = e.get("client")
+            end = facts.ended_at.get(who, facts.end) + AFTER_NS
+            windows.append((e.time, end, who, kinds.get(who, "attack")))
+    return windows
+
+
+def _harm(e: Event, facts: Facts) -> str | None:
+    if facts.role_of.get(e.process) in (None, "attacker") or e.process in facts.targeted:
+        return None
+    if e.op == "disconnect":
+        return "disconnected"
+    if e.op == "call" and e.type == "fail":
+        return f"call failed with {e.get('error')}"
+    if e.op == "call" and e.type == "info" and e.get("reason") == "timeout":
+        return "call timed out"
+    if e.process == SENTINEL and e.op == "ping" and e.type == "ok" and \
+            HARM_LATENCY_S * 1e9 < e.get("latency_ns", 0) <= facts.hang_after_ns:
+        return "liveness round trip slowed"
+    return None
+
+
+def _describe(e: Event) -> str:
+    if e.op == "disconnect":
+        return f"its connection was closed ({e.get('error')})"
+    if e.op == "ping":
+        return f"a round trip with the bus took {e.get('latency_ns', 0) / 1e9:.2f} s"
+    return f"call seq {e.get('seq')} {e.type} {e.get('error') or e.get('reason') or ''}".strip()

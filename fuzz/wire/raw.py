@@ -1,0 +1,164 @@
+"""Hand-made D-Bus bytes: what no library will produce. Raw SASL, prebuilt messages, mutations.
+
+Well-formed messages come from jeepney; everything here starts from jeepney's bytes (or from
+the spec's fixed header layout) and breaks exactly one rule, so the bus's answer to that rule
+can be recorded. Kept in one module on purpose: this is the only place the rig writes wire
+bytes by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import time
+
+from jeepney import DBusAddress, new_method_call, new_signal
+from jeepney.auth import BEGIN, Authenticator
+from jeepney.bus_messages import message_bus
+from jeepney.low_level import Message, Parser
+
+HELLO_TIMEOUT_S = 5.0
+
+
+def connect_unix(address_path: str, timeout: float = HELLO_TIMEOUT_S) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.connect(address_path)
+    return sock
+
+
+def authenticate(sock: socket.socket) -> None:
+    """SASL EXTERNAL with the socket's own credentials, then BEGIN."""
+    sock.sendall(b"\0")
+    auth = Authenticator(enable_fds=False, inc_null_byte=False)
+    for request in auth:
+        sock.sendall(request)
+        data = sock.recv(1024)
+        if not data:
+            raise ConnectionError("bus closed the connection during authentication")
+        auth.feed(data)
+    sock.sendall(BEGIN)
+
+
+def hello(sock: socket.socket) -> str:
+    """Send Hello with serial 1 and return the unique name from the reply."""
+    sock.sendall(message_bus.Hello().serialise(serial=1))
+    parser = Parser()
+    deadline = time.monotonic() + HELLO_TIMEOUT_S
+    while time.monotonic() < deadline:
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("bus closed the connection before answering Hello")
+        parser.add_data(data)
+        for msg in iter(parser.get_next_message, None):
+            if msg.header.fields.get(5) == 1:  # reply_serial
+                return msg.body[0]
+    raise TimeoutError("no Hello reply")
+
+
+def open_raw(address_path: str) -> tuple[socket.socket, str]:
+    """A registered connection on a plain socket (no library between us and the bytes)."""
+    sock = connect_unix(address_path)
+    authenticate(sock)
+    return sock, hello(sock)
+
+
+def serialise(msg: Message, serial: int) -> bytes:
+    return msg.serialise(serial=serial)
+
+
+def flood_signal(size: int) -> Message:
+    """A broadcast nobody in the rig subscribes to (its own interface), `size` bytes of body."""
+    return new_signal(DBusAddress("/org/busrig/Flood", interface="org.busrig.Flood"), "Flood",
+                      "ay", (b"\0" * max(0, size),))
+
+
+def ping_call(destination: str = "org.freedesktop.DBus") -> Message:
+    return new_method_call(DBusAddress("/org/freedesktop/DBus", bus_name=destination,
+                                       interface="org.freedesktop.DBus.Peer"), "Ping")
+
+
+def set_serial(data: bytes, serial: int) -> bytes:
+    return data[:8] + struct.pack("<I", serial) + data[12:]
+
+
+def wait_closed(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
+    """Read what the bus sends for up to `seconds`: (closed by the bus?, bytes received)."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False, got
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False, got
+        except (ConnectionResetError, BrokenPipeError):
+            return True, got
+        if not chunk:
+            return True, got
+        got += chunk
+
+
+def error_names(data: bytes) -> list[str]:
+    """D-Bus error names in a stream of messages (best effort; stops at the first bad one)."""
+    parser = Parser()
+    names = []
+    try:
+        parser.add_data(data)
+        for msg in iter(parser.get_next_message, None):
+            name = msg.header.fields.get(4)  # error_name
+            if name:
+                names.append(name)
+    except Exception:  # noqa: BLE001 - the rest of the stream is not ours to judge
+        pass
+    return names
+
+
+# --- mutations of one valid message ---------------------------------------------------------
+# Each takes the bytes of a valid little-endian method call and returns invalid bytes.
+
+def _fields_len(data: bytes) -> int:
+    return struct.unpack_from("<I", data, 12)[0]
+
+
+def _with_u32(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + struct.pack("<I", value) + data[offset + 4:]
+
+
+MUTATIONS = {
+    "endianness": lambda d: b"X" + d[1:],  # neither 'l' nor 'B'
+    "protocol-version": lambda d: d[:3] + b"\x02" + d[4:],
+    "message-type-zero": lambda d: d[:1] + b"\x00" + d[2:],
+    "serial-zero": lambda d: _with_u32(d, 8, 0),
+    "body-length-huge": lambda d: _with_u32(d, 4, 0x7FFFFFF0),  # over the 128 MiB maximum
+    "fields-length-odd": lambda d: _with_u32(d, 12, _fields_len(d) + 3),
+    "header-padding": lambda d: _nonzero_padding(d),
+    "invalid-utf8": lambda d: d.replace(b"Ping", b"P\xffng", 1),
+    "invalid-member": lambda d: d.replace(b"Ping", b"9ing", 1),
+    "random-bytes": lambda d: d[:16] + os.urandom(len(d) - 16),
+}
+
+
+def _nonzero_padding(d: bytes) -> bytes:
+    """Header padding must be zero; dbus-broker checks it, the spec requires it."""
+    end = 16 + _fields_len(d)
+    pad = (-end) % 8
+    if pad == 0:  # no padding to spoil: spoil the last field byte's NUL terminator instead
+        return d[:end - 1] + b"\x01" + d[end:]
+    return d[:end] + b"\x01" * pad + d[end + pad:]
+
+
+def deep_nesting_call(depth: int) -> bytes:
+    """A Ping whose body signature nests `depth` arrays (the spec allows 32)."""
+    sig = ("a" * depth + "y").encode()
+    raw = ping_call().serialise(serial=7)
+    end = 16 + _fields_len(raw)
+    # Append a SIGNATURE header field (code 8, variant 'g'), 8-aligned like every field.
+    fields = raw[16:end] + b"\0" * ((-end) % 8) + b"\x08\x01g\x00" + bytes([len(sig)]) + sig + b"\0"
+    body = b"\0\0\0\0"  # the outermost array, empty
+    out = raw[:4] + struct.pack("<I", len(body)) + raw[8:12] + struct.pack("<I", len(fields)) + fields
+    return out + b"\0" * ((-len(out)) % 8) + body
