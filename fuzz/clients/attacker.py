@@ -91,24 +91,32 @@ def flood_signals(a: Attacker) -> dict[str, Any]:
 
 
 def flood_connections(a: Attacker) -> dict[str, Any]:
-    count, ok, refused, errors = int(a.p.get("count", 100)), 0, 0, {}
+    """Open `count` connections and hold them at `stage`: connect (say nothing: the slowloris
+    of CVE-2014-3639), auth (authenticated, no Hello) or hello (registered)."""
+    count, stage = int(a.p.get("count", 100)), str(a.p.get("stage", "hello"))
+    opened, refused, errors = 0, 0, {}
     for i in range(count):
         if not a.time_left():
             break
         try:
             sock = raw.connect_unix(a.path, timeout=2.0)
             a.held.append(sock)
-            raw.authenticate(sock)
-            raw.hello(sock)
-            ok += 1
+            if stage != "connect":
+                raw.authenticate(sock)
+            if stage == "hello":
+                raw.hello(sock)
+            opened += 1
         except (ConnectionError, OSError, TimeoutError) as e:
             refused += 1
             errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
             if refused == 1:
                 a.step("first-refusal", at=i, error=f"{type(e).__name__}: {e}")
-    a.step("holding", connections=ok)
+    a.step("holding", connections=opened, stage=stage)
     a.hold()
-    return {"outcome": "held", "registered": ok, "refused": refused, "errors": errors}
+    closed = sum(1 for s in a.held if raw.wait_closed(s, 0.01)[0])
+    outcome = "refused" if refused else "closed-by-bus" if opened and closed == opened else "held"
+    return {"outcome": outcome, "opened": opened, "refused": refused,
+            "closed_by_bus": closed, "errors": errors}
 
 
 def _driver_flood(a: Attacker, make) -> dict[str, Any]:
@@ -164,8 +172,10 @@ def unread_calls(a: Attacker) -> dict[str, Any]:
             a.step("disconnected", sent=sent)
             return {"outcome": "disconnected", "sent": sent}
     a.hold()
-    closed, _ = raw.wait_closed(sock, 0.1)
-    return {"outcome": "disconnected" if closed else "held", "sent": sent}
+    closed, got = raw.wait_closed(sock, 0.2)
+    errors = sorted(set(raw.error_names(got)))
+    return {"outcome": "disconnected" if closed else "refused" if errors else "held",
+            "sent": sent, "errors": errors}
 
 
 def slow_reader(a: Attacker) -> dict[str, Any]:
@@ -208,7 +218,7 @@ def big_message(a: Attacker) -> dict[str, Any]:
 
 def malformed(a: Attacker) -> dict[str, Any]:
     which = str(a.p.get("mutation", "all"))
-    names = sorted(raw.MUTATIONS) + ["deep-nesting", "truncated"] if which == "all" else [which]
+    names = sorted(raw.MUTATIONS) + sorted(raw.CRAFTED) + ["truncated"] if which == "all" else [which]
     results = {}
     for name in names:
         if not a.time_left():
@@ -216,8 +226,8 @@ def malformed(a: Attacker) -> dict[str, Any]:
         sock, _ = raw.open_raw(a.path)
         try:
             valid = raw.ping_call().serialise(serial=5)
-            if name == "deep-nesting":
-                bad = raw.deep_nesting_call(64)
+            if name in raw.CRAFTED:
+                bad = raw.CRAFTED[name]()
             elif name == "truncated":
                 bad = valid[: len(valid) // 2]
             else:
@@ -234,7 +244,13 @@ def malformed(a: Attacker) -> dict[str, Any]:
             a.step("mutation", mutation=name, outcome=outcome, errors=raw.error_names(got))
         finally:
             sock.close()
-    return {"outcome": "done", "mutations": results, "bus_alive": _bus_answers(a.path)}
+    return {"outcome": _overall(results), "mutations": results, "bus_alive": _bus_answers(a.path)}
+
+
+def _overall(results: dict[str, dict[str, Any]]) -> str:
+    """One word for a batch: the common outcome, or `mixed`."""
+    outcomes = {r["outcome"] for r in results.values()}
+    return outcomes.pop() if len(outcomes) == 1 else "mixed"
 
 
 def _bus_answers(path: str) -> bool:
@@ -276,7 +292,7 @@ def sasl(a: Attacker) -> dict[str, Any]:
             a.step("sasl", abuse=name, outcome=results[name]["outcome"], replies=lines)
         finally:
             sock.close()
-    return {"outcome": "done", "abuses": results, "bus_alive": _bus_answers(a.path)}
+    return {"outcome": _overall(results), "abuses": results, "bus_alive": _bus_answers(a.path)}
 
 
 def spoof_uid(a: Attacker) -> dict[str, Any]:
@@ -322,8 +338,8 @@ def forge_sender(a: Attacker) -> dict[str, Any]:
             if msg.header.fields.get(HeaderFields.member) == "Forged":
                 seen = msg.header.fields.get(HeaderFields.sender)
     a.step("forged", forged=forged, real=me, delivered_sender=seen)
-    return {"outcome": "delivered" if seen else "not-delivered", "forged": forged, "real": me,
-            "delivered_sender": seen}
+    outcome = "dropped" if seen is None else "rewritten" if seen == me else "forged"
+    return {"outcome": outcome, "forged": forged, "real": me, "delivered_sender": seen}
 
 
 def impersonate_bus(a: Attacker) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fuzz.clients.attacker import ATTACKS, SASL_ABUSES
 from fuzz.faults.base import Applied, FaultEnv, Operator, Param, non_negative, one_of, positive
-from fuzz.wire.raw import MUTATIONS
+from fuzz.wire.raw import CRAFTED, MUTATIONS
 
 HELP = {
     "flood-signals": "prebuilt broadcast signals on a raw socket, as fast as the bus reads",
@@ -26,18 +26,21 @@ HELP = {
 
 COMMON = {
     "uid": Param((int, str), None, None, "run the attacker as this user (name or number)"),
+    "expect": Param((str, dict), None, None,
+                    "the outcome a correct bus produces, or a table of them by bus kind"),
     "duration": Param(float, 5.0, positive, "seconds the attack may last (and hold what it opened)"),
 }
 SPECIFIC: dict[str, dict[str, Param]] = {
     "flood-signals": {"count": Param(int, 20000, positive), "size": Param(int, 64, non_negative)},
-    "flood-connections": {"count": Param(int, 100, positive)},
+    "flood-connections": {"count": Param(int, 100, positive),
+                          "stage": Param(str, "hello", one_of("connect", "auth", "hello"))},
     "flood-matches": {"count": Param(int, 1000, positive)},
     "flood-names": {"count": Param(int, 1000, positive)},
     "unread-calls": {"count": Param(int, 10000, positive), "size": Param(int, 1024, non_negative),
                      "target": Param(str, "org.busrig.Echo")},
     "slow-reader": {"match": Param(str, "type='signal',interface='org.busrig.Test'")},
     "big-message": {"size": Param(int, 1 << 20, non_negative)},
-    "malformed": {"mutation": Param(str, "all", one_of("all", "deep-nesting", "truncated",
+    "malformed": {"mutation": Param(str, "all", one_of("all", "truncated", *sorted(CRAFTED),
                                                        *sorted(MUTATIONS)))},
     "sasl": {"abuse": Param(str, "all", one_of("all", *sorted(SASL_ABUSES))),
              "wait": Param(float, 1.0, positive, "seconds to wait for the bus's reaction")},

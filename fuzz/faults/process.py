@@ -51,7 +51,28 @@ def pause_client(env: FaultEnv, p: dict[str, Any]) -> Applied:
                    duration=p["duration"])
 
 
+def limit_bus_fds(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    """Lower the bus's RLIMIT_NOFILE soft limit (the set-up of dbus-broker#435)."""
+    import resource
+    pids = env.bus_pids()
+    before = {pid: resource.prlimit(pid, resource.RLIMIT_NOFILE) for pid in pids}
+    for pid, (_soft, hard) in before.items():
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(p["fds"], hard), hard))
+
+    def undo() -> str:
+        for pid, limits in before.items():
+            try:
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+            except ProcessLookupError:
+                pass
+        return "RLIMIT_NOFILE restored"
+
+    return Applied(f"RLIMIT_NOFILE soft limit {p['fds']} for bus pids {pids}", undo=undo)
+
+
 OPERATORS = [
+    Operator("limit-bus-fds", "process", "lower the bus's open-file limit (RLIMIT_NOFILE)",
+             limit_bus_fds, {"fds": Param(int, 64, positive, "new soft limit")}),
     Operator("pause-bus", "process", "SIGSTOP every bus process, SIGCONT after `duration` s",
              pause_bus, {"duration": Param(float, 1.0, positive, "seconds stopped")},
              disrupts_bus=True),

@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 from fuzz.engine.history import Event
 from fuzz.oracles.collateral import check_collateral
 from fuzz.oracles.crash import check_crash
+from fuzz.oracles.expectation import check_expectation
 from fuzz.oracles.credentials import check_credentials
 from fuzz.oracles.finding import Finding
 from fuzz.oracles.hang import check_hang
@@ -25,6 +26,7 @@ ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
     "credentials": check_credentials,
     "latency": check_latency,
     "collateral": check_collateral,
+    "expectation": check_expectation,
 }
 
 

@@ -152,13 +152,29 @@ def _nonzero_padding(d: bytes) -> bytes:
     return d[:end] + b"\x01" * pad + d[end + pad:]
 
 
-def deep_nesting_call(depth: int) -> bytes:
-    """A Ping whose body signature nests `depth` arrays (the spec allows 32)."""
-    sig = ("a" * depth + "y").encode()
+def call_with_body(signature: str, body: bytes) -> bytes:
+    """A Ping carrying `body` under `signature`, bytes as given: for invalid bodies and
+    signatures no marshaller would produce."""
+    sig = signature.encode()
     raw = ping_call().serialise(serial=7)
     end = 16 + _fields_len(raw)
     # Append a SIGNATURE header field (code 8, variant 'g'), 8-aligned like every field.
     fields = raw[16:end] + b"\0" * ((-end) % 8) + b"\x08\x01g\x00" + bytes([len(sig)]) + sig + b"\0"
-    body = b"\0\0\0\0"  # the outermost array, empty
     out = raw[:4] + struct.pack("<I", len(body)) + raw[8:12] + struct.pack("<I", len(fields)) + fields
     return out + b"\0" * ((-len(out)) % 8) + body
+
+
+# Whole invalid messages, each the shape of a known bug class (abuse-catalog.md §4.1).
+CRAFTED = {
+    # CVE-2010-4352: nesting beyond the spec's 32 arrays / 64 containers.
+    "deep-nesting": lambda: call_with_body("a" * 64 + "y", b"\0\0\0\0"),
+    # CVE-2022-42010: a ')' closing a '{'.
+    "bracket-swap": lambda: call_with_body("(a{i)}", b"\0" * 16),
+    # CVE-2022-42011: an array of int32 whose byte length is not a multiple of 4.
+    "array-misalign": lambda: call_with_body("ai", struct.pack("<I", 5) + b"\0" * 8),
+}
+
+
+def deep_nesting_call(depth: int) -> bytes:
+    """A Ping whose body signature nests `depth` arrays (the spec allows 32)."""
+    return call_with_body("a" * depth + "y", b"\0\0\0\0")
