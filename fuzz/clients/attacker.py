@@ -38,6 +38,14 @@ class Attacker:
     def step(self, what: str, **fields: Any) -> None:
         self.journal.write("ok", "attack-step", step=what, **fields)
 
+    def open(self) -> tuple[socket.socket, str]:
+        """A registered raw connection, held until the end, its unique name on record (so
+        oracles can tell the attacker's messages from a forgery)."""
+        sock, name = raw.open_raw(self.path)
+        self.held.append(sock)
+        self.step("registered", unique_name=name)
+        return sock, name
+
     def hold(self) -> None:
         """Keep what the attack opened until its duration ends (or the nemesis undoes it)."""
         while self.time_left():
@@ -66,8 +74,7 @@ def run_attack(journal: Journal, address_path: str, kind: str, params: dict[str,
 # --- floods -------------------------------------------------------------------------------
 
 def flood_signals(a: Attacker) -> dict[str, Any]:
-    sock, _name = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, _name = a.open()
     data = raw.flood_signal(int(a.p.get("size", 64))).serialise(serial=1)
     count = int(a.p.get("count", 10000))
     sock.settimeout(0.5)
@@ -154,8 +161,7 @@ def flood_names(a: Attacker) -> dict[str, Any]:
 
 def unread_calls(a: Attacker) -> dict[str, Any]:
     """Calls whose replies are never read: they pile up in the bus for us."""
-    sock, _ = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, _ = a.open()
     payload = b"\0" * int(a.p.get("size", 1024))
     target = str(a.p.get("target", "org.busrig.Echo"))
     sent, sock_timeout = 0, 0.5
@@ -180,29 +186,17 @@ def unread_calls(a: Attacker) -> dict[str, Any]:
 
 def slow_reader(a: Attacker) -> dict[str, Any]:
     """Subscribe to every test broadcast and never read: the bus must cope with our queue."""
-    sock, _ = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, _ = a.open()
     rule = str(a.p.get("match", "type='signal',interface='org.busrig.Test'"))
     sock.sendall(message_bus.AddMatch(rule).serialise(serial=2))
     a.hold()
-    # Only now look: were we thrown out while not reading?
-    sock.setblocking(False)
-    try:
-        while sock.recv(1 << 20):
-            pass
-        closed = False
-    except BlockingIOError:
-        closed = False
-    except (ConnectionResetError, BrokenPipeError):
-        closed = True
-    else:
-        closed = True
+    # Only now read: a bus that dropped us still flushes what it had queued, then closes.
+    closed, _ = raw.wait_closed(sock, 2.0)
     return {"outcome": "disconnected" if closed else "survived"}
 
 
 def big_message(a: Attacker) -> dict[str, Any]:
-    sock, _ = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, _ = a.open()
     data = raw.flood_signal(int(a.p.get("size", 1 << 20))).serialise(serial=2)
     try:
         sock.settimeout(5.0)
@@ -315,13 +309,11 @@ def forge_sender(a: Attacker) -> dict[str, Any]:
     """Send a signal with a SENDER header naming someone else; a witness connection of ours
     subscribes and reports the sender the bus delivered."""
     forged = str(a.p.get("sender", BUS_NAME))
-    witness, _ = raw.open_raw(a.path)
-    a.held.append(witness)
+    witness, _ = a.open()
     witness.sendall(message_bus.AddMatch("type='signal',interface='org.busrig.Forge'")
                     .serialise(serial=2))
     time.sleep(0.1)
-    sock, me = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, me = a.open()
     sig = new_signal(DBusAddress("/org/busrig/Forge", interface="org.busrig.Forge"), "Forged")
     sig.header.fields[HeaderFields.sender] = forged
     sock.sendall(sig.serialise(serial=2))
@@ -344,8 +336,7 @@ def forge_sender(a: Attacker) -> dict[str, Any]:
 
 def impersonate_bus(a: Attacker) -> dict[str, Any]:
     """Emit NameOwnerChanged as if we were the bus (any peer can; the sender field tells)."""
-    sock, me = raw.open_raw(a.path)
-    a.held.append(sock)
+    sock, me = a.open()
     sig = new_signal(DBusAddress("/org/freedesktop/DBus", interface=BUS_NAME),
                      "NameOwnerChanged", "sss", ("org.busrig.Echo", ":1.0", me))
     for i in range(int(a.p.get("count", 1))):

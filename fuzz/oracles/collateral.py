@@ -34,7 +34,7 @@ def check_collateral(events: Sequence[Event]) -> list[Finding]:
         if harm is None:
             continue
         for start, end, attacker, kind in windows:
-            if not (start <= e.time <= end) or not facts.bus_up_during(e.time, e.time):
+            if not (start <= e.time <= end) or not facts.bus_serving_during(e.time, e.time):
                 continue
             same_uid = facts.uid_of.get(attacker) == facts.uid_of.get(e.process)
             policy = facts.bus_kind == "dbus-broker" and same_uid

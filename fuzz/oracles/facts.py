@@ -98,6 +98,8 @@ def read_facts(events: Sequence[Event]) -> Facts:
         elif e.op == "connect" and e.type == "ok":
             f.unique_name[e.process] = e.get("unique_name")
             f.process_of[e.get("unique_name")] = e.process
+        elif e.op == "attack-step" and e.get("unique_name"):
+            f.process_of[e.get("unique_name")] = e.process
         elif e.op == "disconnect":
             f.disconnects.setdefault(e.process, e)
             f.ended_at.setdefault(e.process, e.time)
