@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None,
                      help="output directory (default: runs/<scenario>-<seed>)")
     run.add_argument("--quiet", action="store_true", help="print only the final verdict")
+    listing = sub.add_parser("scenarios", help="list scenarios with their descriptions")
+    listing.add_argument("directory", nargs="?", default=None,
+                         help="where to look (default: the scenarios/ beside rig.py)")
+    sub.add_parser("operators", help="list the fault operators a schedule can use")
     return parser
 
 
@@ -110,10 +114,38 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
                              + (" (only documented behaviour)" if result.findings else "")))
 
 
-COMMANDS = {"run": cmd_run}
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    import glob
+
+    from fuzz.engine.scenario import load_scenario
+    directory = args.directory or os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "scenarios")
+    paths = sorted(glob.glob(os.path.join(directory, "*.toml")))
+    if not paths:
+        raise InputError(f"no scenarios (*.toml) in {directory}")
+    width = max(len(os.path.basename(p)) for p in paths)
+    for path in paths:
+        sc = load_scenario(path)
+        print(f"{os.path.basename(path):{width}}  {sc.description}")
+    return EXIT_CLEAN
+
+
+def cmd_operators(_args: argparse.Namespace) -> int:
+    from fuzz.faults import OPERATORS
+    for op in sorted(OPERATORS.values(), key=lambda o: (o.family, o.name)):
+        params = ", ".join(f"{n}={'<required>' if p.default is ... else p.default!r}"
+                           for n, p in op.params.items())
+        target = "target, " if op.targets_client else ""
+        print(f"{op.family:8} {op.name:18} {op.help}\n{'':27}params: {target}{params}")
+    return EXIT_CLEAN
+
+
+COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `busrig scenarios | head` ends quietly
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -161,10 +161,32 @@ def shutdown_janitor() -> None:
         _janitor = None
 
 
+def reachable_by_all(path: str) -> bool:
+    """Can any uid walk down to `path` (every directory on the way searchable by others)?"""
+    path = os.path.abspath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 @contextmanager
-def private_dir(prefix: str) -> Iterator[str]:
-    """A temp dir that is removed at the end, or by the janitor if the rig dies."""
-    path = tempfile.mkdtemp(prefix=f"busrig-{prefix}-")
+def private_dir(prefix: str, reachable: bool = False) -> Iterator[str]:
+    """A temp dir that is removed at the end, or by the janitor if the rig dies.
+
+    `reachable`: clients of other uids must get to it (hostile clients run as nobody), so if
+    the usual temp dir sits somewhere they cannot enter, /tmp is used instead.
+    """
+    base = tempfile.gettempdir()
+    if reachable and not reachable_by_all(base):
+        base = "/tmp"
+    path = tempfile.mkdtemp(prefix=f"busrig-{prefix}-", dir=base)
     jan = janitor()
     jan.watch_dir(path)
     try:

@@ -128,7 +128,7 @@ class Runner:
         self.watcher = Watcher(self.watch_journal, self.out_dir, self.scenario.watch.period)
         error: BaseException | None = None
         try:
-            with signals_raise(), private_dir("bus") as bus_dir:
+            with signals_raise(), private_dir("bus", self.scenario.needs_other_uids) as bus_dir:
                 try:
                     self._run_in(bus_dir)
                 except BaseException as e:  # noqa: BLE001 - recorded, then re-raised below

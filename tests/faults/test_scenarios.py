@@ -1,0 +1,97 @@
+"""Every shipped scenario on both buses: ends with 0 or 1 (never 2 or 3), leaves nothing
+behind, and shows the effect of its operator in the history, with the bus's own answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SCENARIOS, leftover_processes, run_rig
+
+# Scenarios that find something real on this machine's versions (exit 1).
+FINDS = {("broker_435_fd_exhaustion", "dbus-broker")}
+SLOW = {"mixed", "roundtrip"}  # covered by tests/engine/test_runs.py
+
+
+def attack_results(run) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for e in run.history:
+        if e.op == "attack" and e.type == "ok":
+            out.setdefault(e.get("kind"), []).append(e.data)
+    return out
+
+
+def nemesis(run, op: str, type_: str = "info") -> list:
+    return [e for e in run.history if e.process == "nemesis" and e.op == op and e.type == type_]
+
+
+CHECKS = {
+    "attack_flood_matches": lambda run, bus: attack_results(run)["flood-matches"][0]["error"]
+        == "org.freedesktop.DBus.Error.LimitsExceeded",
+    "attack_flood_names": lambda run, bus: attack_results(run)["flood-names"][0]["error"]
+        == "org.freedesktop.DBus.Error.LimitsExceeded",
+    "attack_flood_connections": lambda run, bus: attack_results(run)["flood-connections"][0]["refused"] > 0,
+    "attack_malformed_header": lambda run, bus: all(
+        m["outcome"] == "disconnected"
+        for m in attack_results(run)["malformed"][0]["mutations"].values())
+        and attack_results(run)["malformed"][0]["bus_alive"],
+    "attack_sasl": lambda run, bus: attack_results(run)["sasl"][0]["abuses"]["no-nul"]["outcome"]
+        == "disconnected" and attack_results(run)["sasl"][0]["bus_alive"],
+    "attack_spoof_uid": lambda run, bus: attack_results(run)["spoof-uid"][0]["reply"].startswith("REJECTED"),
+    "attack_forge_sender": lambda run, bus: attack_results(run)["forge-sender"][0]["delivered_sender"]
+        == attack_results(run)["forge-sender"][0]["real"],
+    "attack_impersonate_bus": lambda run, bus: any(
+        f["kind"] == "bus-signal-from-peer" and f["by_policy"] for f in run.findings),
+    "cve_2014_3636_fd_limit": lambda run, bus: len(attack_results(run)["fd-flood"]) == 5,
+    "broker_435_fd_exhaustion": lambda run, bus: any(
+        "RLIMIT_NOFILE soft limit 64" in e.get("result", "") for e in nemesis(run, "limit-bus-fds"))
+        and any(e.get("result") == "RLIMIT_NOFILE restored" for e in nemesis(run, "undo")),
+    "fault_pause_bus": lambda run, bus: any(
+        "SIGCONT" in e.get("result", "") for e in nemesis(run, "undo"))
+        and run.summary["calls"]["ok"] == 400,
+    "fault_pause_listener": lambda run, bus: run.summary["signals"]["received"] == 400,
+    "sched_priority_hog": lambda run, bus: any(
+        "hog(s) stopped" in e.get("result", "") for e in nemesis(run, "undo"))
+        and any(e.get("result") == "CPU affinity restored" for e in nemesis(run, "undo")),
+    "sched_priority_cure": lambda run, bus: any(
+        e.get("result") == "scheduling policy restored" for e in nemesis(run, "undo")),
+}
+
+
+def scenario_ids() -> list[str]:
+    return sorted(p.stem for p in SCENARIOS.glob("*.toml") if p.stem not in SLOW)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", scenario_ids())
+def test_scenario_runs_and_shows_its_effect(name: str, bus: str, tmp_path: Path, rig_tmp: Path):
+    # Scenarios with hostile clients of another uid put the bus in /tmp (pytest's own temp
+    # dirs are closed to other users), so look there for leftovers too.
+    before = set(Path("/tmp").glob("busrig-*"))
+    run = run_rig("run", str(SCENARIOS / f"{name}.toml"), "--bus", bus, "--seed", "1",
+                  out=tmp_path / "out", tmpdir=rig_tmp, timeout=110)
+    expected = 1 if (name, bus) in FINDS else 0
+    assert run.returncode == expected, run.stdout + run.stderr
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+    assert set(Path("/tmp").glob("busrig-*")) <= before
+    check = CHECKS.get(name)
+    if check is not None:
+        assert check(run, bus), run.stdout
+    # Nothing the nemesis changed outlives the run: every undo ran.
+    applied = {e.get("source") for e in nemesis(run, "undo")}
+    assert all(e.get("source") in applied for e in nemesis(run, "pause-bus", "invoke"))
+
+
+def test_scenarios_command_lists_every_scenario():
+    result = run_rig("scenarios")
+    assert result.returncode == 0
+    for path in SCENARIOS.glob("*.toml"):
+        assert path.name in result.stdout
+    assert "CVE-2022-42010" in result.stdout
+
+
+def test_operators_command_lists_every_operator():
+    from fuzz.faults import OPERATORS
+    result = run_rig("operators")
+    assert result.returncode == 0 and all(name in result.stdout for name in OPERATORS)
