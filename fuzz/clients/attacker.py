@@ -15,7 +15,6 @@ import time
 from typing import Any, Callable
 
 from jeepney import DBusAddress, HeaderFields, new_method_call, new_signal
-from jeepney.auth import BEGIN, Authenticator
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Parser
 
@@ -350,12 +349,7 @@ def fd_flood(a: Attacker) -> dict[str, Any]:
     """One message carrying `count` fds (dbus-daemon allows 16 by default, Linux 253)."""
     sock = raw.connect_unix(a.path)
     a.held.append(sock)
-    sock.sendall(b"\0")
-    auth = Authenticator(enable_fds=True, inc_null_byte=False)
-    for request in auth:
-        sock.sendall(request)
-        auth.feed(sock.recv(1024))
-    sock.sendall(BEGIN)
+    raw.authenticate(sock, enable_fds=True)
     raw.hello(sock)
     count = int(a.p.get("count", 32))
     r, w = os.pipe()

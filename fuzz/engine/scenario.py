@@ -347,8 +347,7 @@ def _parse_action(top: _Checker, index: int, data: Any,
         target = c.get("target", str, check=_target_check(groups, action))
     if operator is not None:
         for name, spec in operator.params.items():
-            value = c.get(name, spec.kind if spec.kind is not float else float,
-                          default=spec.default, check=spec.check)
+            value = c.get(name, spec.kind, default=spec.default, check=spec.check)
             if name == "uid" and isinstance(value, str):
                 value = _uid_of(c, value)
             params[name] = value

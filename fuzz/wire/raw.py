@@ -28,10 +28,10 @@ def connect_unix(address_path: str, timeout: float = HELLO_TIMEOUT_S) -> socket.
     return sock
 
 
-def authenticate(sock: socket.socket) -> None:
-    """SASL EXTERNAL with the socket's own credentials, then BEGIN."""
+def authenticate(sock: socket.socket, enable_fds: bool = False) -> None:
+    """SASL EXTERNAL with the socket's own credentials (and fd passing if asked), then BEGIN."""
     sock.sendall(b"\0")
-    auth = Authenticator(enable_fds=False, inc_null_byte=False)
+    auth = Authenticator(enable_fds=enable_fds, inc_null_byte=False)
     for request in auth:
         sock.sendall(request)
         data = sock.recv(1024)
@@ -64,10 +64,6 @@ def open_raw(address_path: str) -> tuple[socket.socket, str]:
     return sock, hello(sock)
 
 
-def serialise(msg: Message, serial: int) -> bytes:
-    return msg.serialise(serial=serial)
-
-
 def flood_signal(size: int) -> Message:
     """A broadcast nobody in the rig subscribes to (its own interface), `size` bytes of body."""
     return new_signal(DBusAddress("/org/busrig/Flood", interface="org.busrig.Flood"), "Flood",
@@ -77,10 +73,6 @@ def flood_signal(size: int) -> Message:
 def ping_call(destination: str = "org.freedesktop.DBus") -> Message:
     return new_method_call(DBusAddress("/org/freedesktop/DBus", bus_name=destination,
                                        interface="org.freedesktop.DBus.Peer"), "Ping")
-
-
-def set_serial(data: bytes, serial: int) -> bytes:
-    return data[:8] + struct.pack("<I", serial) + data[12:]
 
 
 def wait_closed(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
@@ -173,8 +165,3 @@ CRAFTED = {
     # CVE-2022-42011: an array of int32 whose byte length is not a multiple of 4.
     "array-misalign": lambda: call_with_body("ai", struct.pack("<I", 5) + b"\0" * 8),
 }
-
-
-def deep_nesting_call(depth: int) -> bytes:
-    """A Ping whose body signature nests `depth` arrays (the spec allows 32)."""
-    return call_with_body("a" * depth + "y", b"\0\0\0\0")
