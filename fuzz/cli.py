@@ -15,7 +15,14 @@ from typing import Any, Sequence
 
 from fuzz.bus import BusChoice
 from fuzz.bus.factory import BUS_KINDS
-from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, EXIT_INPUT, EXIT_RIG, InputError, RigError
+from fuzz.errors import (
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    EXIT_INPUT,
+    EXIT_RIG,
+    InputError,
+    RigError,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -302,7 +302,15 @@ def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -
 
 
 def _roles() -> dict[str, Callable[[Context], None]]:
-    from fuzz.clients import caller, churner, emitter, listener, namer, sentinel, service
+    from fuzz.clients import (
+        caller,
+        churner,
+        emitter,
+        listener,
+        namer,
+        sentinel,
+        service,
+    )
     return {"caller": caller.run, "service": service.run, "emitter": emitter.run,
             "listener": listener.run, "forwarder": listener.run_forwarder,
             "sentinel": sentinel.run, "churner": churner.run, "namer": namer.run}

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from jeepney.bus_messages import message_bus
 
-from fuzz.clients.agent import DISCONNECTED, DRIVER_TIMEOUT_S, Context, connect, error_name
+from fuzz.clients.agent import (
+    DISCONNECTED,
+    DRIVER_TIMEOUT_S,
+    Context,
+    connect,
+    error_name,
+)
 from fuzz.clients.pacing import paced_sequence
 
 

@@ -14,7 +14,13 @@ from jeepney import HeaderFields
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Message
 
-from fuzz.clients.agent import POLL_S, Context, bus_round_trip, driver_call, record_other
+from fuzz.clients.agent import (
+    POLL_S,
+    Context,
+    bus_round_trip,
+    driver_call,
+    record_other,
+)
 from fuzz.clients.protocol import RELAYED, TICK, relayed_signal, test_signal_member
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 EVENT_TYPES = ("invoke", "ok", "fail", "info")
+SENTINEL = "sentinel.0"  # the liveness sentinel's process name in every history
 COMPLETIONS = ("ok", "fail", "info")
 # Lone events: observations and lifecycle notes that never have an invoke.
 LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exit",

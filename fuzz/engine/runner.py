@@ -24,9 +24,21 @@ import psutil
 from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
 from fuzz.clients.journal import Journal
 from fuzz.engine import spawner
-from fuzz.engine.history import merge_journals, write_history
-from fuzz.engine.plan import ClientInstance, Plan, PlannedAction, instance_seed, make_plan
-from fuzz.engine.scenario import ACTIVE_ROLES, PASSIVE_WAVES, ClientGroup, Scenario, Watch
+from fuzz.engine.history import SENTINEL, merge_journals, write_history
+from fuzz.engine.plan import (
+    ClientInstance,
+    Plan,
+    PlannedAction,
+    instance_seed,
+    make_plan,
+)
+from fuzz.engine.scenario import (
+    ACTIVE_ROLES,
+    PASSIVE_WAVES,
+    ClientGroup,
+    Scenario,
+    Watch,
+)
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
 from fuzz.errors import InputError, RigError
@@ -38,7 +50,6 @@ from fuzz.watch.sampler import Watcher
 
 TICK_S = 0.005
 SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
-SENTINEL_ID = "sentinel.0"
 READY_TIMEOUT_S = 10.0
 ACTIVE_STOP_GRACE_S = 8.0  # a caller may be inside a call with a 5 s timeout
 PASSIVE_STOP_GRACE_S = 10.0
@@ -342,7 +353,7 @@ class Runner:
         """Read new journal lines, reap exited clients, notice a dead bus."""
         for event in self.tail.poll():
             op = event.get("op")
-            if event.get("process") == SENTINEL_ID and op == "ping":
+            if event.get("process") == SENTINEL and op == "ping":
                 self._track_ping(event)
                 continue
             if event.get("type") == "invoke":
@@ -450,9 +461,9 @@ class Runner:
             self._undo_due(everything=True)  # no stopped bus, hog or attacker outlives the run
             clients = list(self.clients.values())
             self._stop_clients([c for c in clients if c.active], ACTIVE_STOP_GRACE_S)
-            self._stop_clients([c for c in clients if not c.active and c.instance.id != SENTINEL_ID],
+            self._stop_clients([c for c in clients if not c.active and c.instance.id != SENTINEL],
                                PASSIVE_STOP_GRACE_S)
-            self._stop_clients([c for c in clients if c.instance.id == SENTINEL_ID],
+            self._stop_clients([c for c in clients if c.instance.id == SENTINEL],
                                PASSIVE_STOP_GRACE_S)
             self._settle_and_record_final_state()
         finally:
@@ -554,7 +565,7 @@ class Runner:
 def sentinel_instance(watch: Watch, seed: int) -> ClientInstance:
     group = ClientGroup(name="sentinel", role="sentinel", rate=1.0 / watch.ping_interval,
                         timeout=max(30.0, 10 * watch.hang_after))
-    return ClientInstance(SENTINEL_ID, group, instance_seed(seed, SENTINEL_ID))
+    return ClientInstance(SENTINEL, group, instance_seed(seed, SENTINEL))
 
 
 def _spawn_stats(events: list) -> dict[str, float | None]:

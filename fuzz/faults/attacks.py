@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fuzz.clients.attacker import ATTACKS, SASL_ABUSES
-from fuzz.faults.base import Applied, FaultEnv, Operator, Param, non_negative, one_of, positive
+from fuzz.faults.base import (
+    Applied,
+    FaultEnv,
+    Operator,
+    Param,
+    non_negative,
+    one_of,
+    positive,
+)
 from fuzz.wire.raw import CRAFTED, MUTATIONS
 
 HELP = {

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fuzz.engine.history import Event
-from fuzz.oracles.facts import SENTINEL, Facts, read_facts
+from fuzz.engine.history import SENTINEL, Event
+from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 
 HARM_LATENCY_S = 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from fuzz.engine.history import Event
-from fuzz.oracles.facts import NEMESIS_BUS_OPS
+from fuzz.oracles.facts import BUS_ENDING_OPS
 from fuzz.oracles.finding import Finding
 
 
@@ -16,7 +16,7 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
     client_expected: set[str] = set()
     for e in events:
         if e.process == "nemesis" and e.type == "invoke":
-            if e.op in NEMESIS_BUS_OPS:
+            if e.op in BUS_ENDING_OPS:
                 bus_expected = True
             elif e.op in ("kill", "stop"):
                 client_expected.add(e.get("target"))

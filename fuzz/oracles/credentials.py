@@ -20,7 +20,6 @@ from fuzz.engine.history import Event
 from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 
-
 # What the bus said (GetConnectionCredentials, GetConnectionUnixUser, ...UnixProcessID) and
 # the truth each is checked against.
 IDENTITY_FIELDS = (("bus_uid", "real_uid"), ("bus_pid", "real_pid"),

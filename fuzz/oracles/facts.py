@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from fuzz.engine.history import Event
+from fuzz.engine.history import SENTINEL, Event
 
-SENTINEL = "sentinel.0"
 NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
 def _bus_ops() -> frozenset[str]:
     from fuzz.faults import OPERATORS
     return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items() if op.disrupts_bus})
 
 
-# Nemesis operations that stop the bus from answering on purpose.
+# Nemesis operations that stop the bus from answering on purpose, and those that may end it.
 NEMESIS_BUS_OPS = _bus_ops()
+BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
 CONSEQUENCE_NS = 1_000_000_000
@@ -40,17 +40,23 @@ class Facts:
     role_of: dict[str, str] = field(default_factory=dict)
     traffic_start: int | None = None
     stalled_at: int | None = None  # first sentinel ping that went unanswered past hang_after
+    # When the nemesis had the bus stopped or gone on purpose: [start, end or None (for good)]
+    disrupted: list[list[int | None]] = field(default_factory=list)
+
+    def disrupted_during(self, start: int, end: int) -> bool:
+        return any(ws <= end and (we is None or we >= start) for ws, we in self.disrupted)
 
     def bus_up_during(self, start: int, end: int) -> bool:
-        """The bus process existed (and was not attacked) over [start, end]."""
+        """The bus process existed, and the nemesis left it alone, over [start, end]."""
         return (self.bus_up_at is not None and self.bus_up_at <= start
-                and (self.bus_gone_at is None or self.bus_gone_at > end))
+                and (self.bus_gone_at is None or self.bus_gone_at > end)
+                and not self.disrupted_during(start, end))
 
     def bus_serving_during(self, start: int, end: int) -> bool:
         """The bus existed and answered over [start, end]: what a loss verdict needs, so a
         hang or a crash is reported once, by its own oracle, not as the losses it causes."""
         margin = end + CONSEQUENCE_NS
-        return self.bus_up_during(start, end) and all(
+        return self.bus_up_during(start, margin) and all(
             t is None or t > margin for t in (self.bus_lost_at, self.stalled_at))
 
     @property
@@ -61,6 +67,7 @@ class Facts:
 def read_facts(events: Sequence[Event]) -> Facts:
     f = Facts()
     open_ping: int | None = None
+    windows: dict[Any, list[int | None]] = {}  # schedule source -> its disruption window
     for e in events:
         f.end = e.time
         if e.process == SENTINEL and e.op == "ping":
@@ -91,10 +98,13 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.uid_of[e.get("client")] = e.get("uid")
                 f.role_of[e.get("client")] = e.get("role")
         elif e.process == "nemesis" and e.type == "invoke":
-            if e.op in NEMESIS_BUS_OPS and f.bus_gone_at is None:
-                f.bus_gone_at = f.bus_lost_at = e.time
+            if e.op in NEMESIS_BUS_OPS:
+                windows[e.get("source")] = [e.time, None]
+                f.disrupted.append(windows[e.get("source")])
             elif e.op in NEMESIS_CLIENT_OPS:
                 f.targeted.add(e.get("target"))
+        elif e.process == "nemesis" and e.op == "undo" and e.get("source") in windows:
+            windows[e.get("source")][1] = e.time
         elif e.op == "connect" and e.type == "ok":
             f.unique_name[e.process] = e.get("unique_name")
             f.process_of[e.get("unique_name")] = e.process
@@ -107,4 +117,9 @@ def read_facts(events: Sequence[Event]) -> Facts:
             f.ended_at.setdefault(e.process, e.time)
     if open_ping is not None and f.stalled_at is None and f.end - open_ping > f.hang_after_ns:
         f.stalled_at = open_ping
+    # A disruption never taken back (kill-bus, a SIGTERM) means the bus is lost from then on.
+    for start, end in f.disrupted:
+        if end is None and (f.bus_lost_at is None or start < f.bus_lost_at):
+            f.bus_lost_at = start
+            f.bus_gone_at = start if f.bus_gone_at is None else min(f.bus_gone_at, start)
     return f

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from fuzz.engine.history import Event
-from fuzz.oracles.facts import SENTINEL, Facts, read_facts
+from fuzz.engine.history import SENTINEL, Event
+from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 
 SPINNING_CPU = 0.9  # share of one CPU over the stall

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fuzz.engine.history import Event
+from fuzz.engine.history import SENTINEL, Event
 from fuzz.engine.summary import percentile
-from fuzz.oracles.facts import SENTINEL, read_facts
+from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 
 SPIKE_FACTOR = 100
@@ -30,7 +30,9 @@ def check_latency(events: Sequence[Event]) -> list[Finding]:
     base = percentile(quiet, 50)
     if base:
         limit = max(SPIKE_FLOOR_S * 1e9, SPIKE_FACTOR * base)
-        spikes = [e for e in pings if limit < e.get("latency_ns", 0) <= facts.hang_after_ns]
+        # A ping held up by a pause the nemesis made on purpose is no spike.
+        spikes = [e for e in pings if limit < e.get("latency_ns", 0) <= facts.hang_after_ns
+                  and not facts.disrupted_during(e.time - e.get("latency_ns", 0), e.time)]
         if spikes:
             worst = max(spikes, key=lambda e: e.get("latency_ns", 0))
             start = worst.time - worst.get("latency_ns", 0)

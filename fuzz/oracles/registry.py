@@ -8,8 +8,8 @@ from typing import Callable, Sequence
 from fuzz.engine.history import Event
 from fuzz.oracles.collateral import check_collateral
 from fuzz.oracles.crash import check_crash
-from fuzz.oracles.expectation import check_expectation
 from fuzz.oracles.credentials import check_credentials
+from fuzz.oracles.expectation import check_expectation
 from fuzz.oracles.finding import Finding
 from fuzz.oracles.hang import check_hang
 from fuzz.oracles.latency import check_latency

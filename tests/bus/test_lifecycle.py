@@ -16,7 +16,15 @@ from jeepney.io.blocking import open_dbus_connection
 
 from fuzz.bus import BusChoice, BusSpec, make_bus
 from fuzz.lifecycle import private_dir
-from tests.conftest import DATA, ROOT, SCENARIOS, leftover_processes, require_binary, rig_env, run_rig
+from tests.conftest import (
+    DATA,
+    ROOT,
+    SCENARIOS,
+    leftover_processes,
+    require_binary,
+    rig_env,
+    run_rig,
+)
 
 
 def gone(pid: int) -> bool:

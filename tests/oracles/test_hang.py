@@ -65,3 +65,12 @@ def test_wait_for_graph_and_cycle():
 def test_find_cycle():
     assert _find_cycle({("a", "b"), ("b", "c")}) == []
     assert sorted(_find_cycle({("a", "b"), ("b", "c"), ("c", "a")})) == ["a", "b", "c"]
+
+
+def test_a_pause_made_by_the_nemesis_is_no_hang_but_a_later_stall_is():
+    h = H().add("nemesis", "invoke", "pause-bus", source=0)
+    stalled(h).wait(3).add("nemesis", "info", "undo", action="pause-bus", source=0)
+    h.add("sentinel.0", "ok", "ping", seq=1)
+    assert h.kinds(check_hang) == []
+    stalled(h).wait(3).add("rig", "info", "traffic-end")
+    assert len(h.kinds(check_hang)) == 1

@@ -28,3 +28,11 @@ def test_spike_is_found_but_a_hang_is_left_to_the_hang_oracle():
 def test_deadline():
     assert run([0.001] * 50 + [0.02] * 5, deadline=10).kinds(check_latency) == ["deadline-ping"]
     assert run([0.001] * 50, deadline=10).kinds(check_latency) == []
+
+
+def test_a_nemesis_pause_explains_a_slow_ping():
+    h = run([0.001])
+    h.add("nemesis", "invoke", "pause-bus", source=0)
+    h.ping(99, 1.5)
+    h.add("nemesis", "info", "undo", action="pause-bus", source=0)
+    assert h.kinds(check_latency) == []
