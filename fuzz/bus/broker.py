@@ -13,13 +13,13 @@ import threading
 import uuid
 
 from jeepney import HeaderFields, MessageType
-from jeepney.auth import BEGIN, Authenticator
 from jeepney.io.blocking import DBusConnection, DBusConnectionBase
 from jeepney.low_level import Message
 from jeepney.wrappers import new_header
 
 from fuzz.bus.base import BusInfo, BusMaster, program_version
 from fuzz.errors import BusStartError
+from fuzz.wire import raw
 
 CONTROLLER_TIMEOUT_S = 10.0
 BROKER_QUOTAS = ("max_bytes", "max_fds", "max_matches", "max_objects")
@@ -48,15 +48,7 @@ class _PeerConnection(DBusConnection):
 
 def _authenticate(sock: socket.socket) -> None:
     sock.settimeout(CONTROLLER_TIMEOUT_S)
-    sock.sendall(b"\0")
-    auth = Authenticator(enable_fds=True, inc_null_byte=False)
-    for request in auth:
-        sock.sendall(request)
-        data = sock.recv(1024)
-        if not data:
-            raise ConnectionError("broker closed the controller during authentication")
-        auth.feed(data)
-    sock.sendall(BEGIN)
+    raw.authenticate(sock, enable_fds=True)  # the listener socket is passed as an fd
     sock.settimeout(None)
 
 
