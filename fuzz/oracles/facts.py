@@ -55,9 +55,9 @@ class Facts:
     def bus_serving_during(self, start: int, end: int) -> bool:
         """The bus existed and answered over [start, end]: what a loss verdict needs, so a
         hang or a crash is reported once, by its own oracle, not as the losses it causes."""
-        margin = end + CONSEQUENCE_NS
-        return self.bus_up_during(start, margin) and all(
-            t is None or t > margin for t in (self.bus_lost_at, self.stalled_at))
+        margin = end + CONSEQUENCE_NS  # not past the rig's own orderly stop, which is no loss
+        return (self.bus_up_during(start, end) and not self.disrupted_during(start, margin)
+                and all(t is None or t > margin for t in (self.bus_lost_at, self.stalled_at)))
 
     @property
     def hang_after_ns(self) -> int:

@@ -123,3 +123,9 @@ def test_owed_signals_depend_on_the_member_the_rule_takes():
     h.add("forwarder.0", "ok", "emit", seq=0, member="Relayed")
     h.flush("forwarder.0").barrier()
     assert h.kinds(check_loss) == []
+
+
+def test_loss_right_before_the_orderly_stop_is_still_judged():
+    h = H().listener_ready().emit(range(3)).recv([0, 2]).flush().barrier()
+    h.add("rig", "info", "bus-stop").add("rig", "info", "bus-exit", code=0)
+    assert h.kinds(check_loss) == ["broadcast-lost"]
