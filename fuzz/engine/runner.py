@@ -124,8 +124,9 @@ class Runner:
     # --- entry point ---------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        others = sorted({g.uid for g in self.scenario.clients
-                         if g.uid is not None and g.uid != os.geteuid()})
+        uids = {g.uid for g in self.scenario.clients} | {
+            a.params.get("uid") for a in self.scenario.schedule}
+        others = sorted(u for u in uids if u is not None and u != os.geteuid())
         if others and os.geteuid() != 0:
             raise InputError(f"{self.scenario.path}: clients with uid {others} need the rig to"
                              " run as root (it drops each such client to its uid)")
@@ -151,8 +152,7 @@ class Runner:
             self.rig.close()
             self.nemesis.close()
             self.watch_journal.close()
-        result = self._finish(error)
-        return result
+        return self._finish(error)
 
     # --- the run -----------------------------------------------------------------------------
 
