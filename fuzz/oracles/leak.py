@@ -16,6 +16,10 @@ from fuzz.engine.history import Event
 from fuzz.oracles.finding import Finding
 
 RSS_SLACK_BYTES = 48 * 1024 * 1024
+MIN_WINDOW_NS = 3_000_000_000
+MIN_SAMPLES = 10
+SAMPLE_BUCKET_NS = 50_000_000  # samples of the bus's processes within 50 ms are one point
+GROWTH_FDS = 16
 # A bus may open a few files once, lazily (dbus-broker opens a memfd for its log on the first
 # quota message): that many extra non-socket fds are not a leak. A leak grows with traffic.
 LAZY_FDS = 2
@@ -29,11 +33,11 @@ STATE_KEYS = {
 
 
 def check_leak(events: Sequence[Event]) -> list[Finding]:
+    findings = _growth_under_steady_traffic(events)
     states = {e.get("phase"): e for e in events if e.op == "bus-state" and not e.get("error")}
     base, final = states.get("baseline"), states.get("final")
     if base is None or final is None:
-        return []  # the bus died, hung or could not be asked: other oracles speak
-    findings: list[Finding] = []
+        return findings  # the bus died, hung or could not be asked: other oracles speak
     last_exit = max((e.time for e in events if e.op == "client-exit"), default=base.time)
     before = _bus_totals_before(events, base.time)
     after = _bus_totals_before(events, final.time, after=last_exit)
@@ -82,6 +86,47 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
                             f" and {f} after all of them left.",
                 evidence=(base.index, final.index)))
     return findings
+
+
+def _growth_under_steady_traffic(events: Sequence[Event]) -> list[Finding]:
+    """fds that keep growing while the traffic is steady: a leak the bus may clean up only at
+    disconnect, which the before/after comparison cannot see. Judged only on runs where the
+    nemesis did nothing during traffic (attacks and faults change the fd count on purpose)."""
+    start = next((e.time for e in events if e.op == "traffic-start"), None)
+    end = next((e.time for e in events if e.op == "traffic-end"), None)
+    if start is None or end is None or (end - start) < MIN_WINDOW_NS:
+        return []
+    if any(e.process == "nemesis" and start <= e.time <= end for e in events):
+        return []
+    totals: dict[int, int] = {}
+    joined = 0
+    for e in events:
+        if start <= e.time <= end:
+            if e.op == "proc" and str(e.get("target", "")).startswith("bus"):
+                bucket = e.time // SAMPLE_BUCKET_NS
+                totals[bucket] = totals.get(bucket, 0) + e.get("fds", 0)
+            elif e.op == "client-start":
+                joined += 1
+    points = sorted(totals.items())
+    if len(points) < MIN_SAMPLES:
+        return []
+    xs = [t * SAMPLE_BUCKET_NS / 1e9 for t, _ in points]
+    ys = [v for _, v in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else 0.0
+    growth = slope * (xs[-1] - xs[0])
+    allowed = GROWTH_FDS + 2 * joined  # each client that joined may hold a socket or two
+    if growth <= allowed:
+        return []
+    return [Finding(
+        oracle="leak", severity="medium", kind="bus-fds-growing",
+        title=f"the bus's fds grew steadily under steady traffic ({slope:.1f}/s)",
+        explanation=f"During {(end - start) / 1e9:.0f} s of traffic with no fault applied the"
+                    f" bus's open fds rose at {slope:.2f} per second ({growth:.0f} in all, from"
+                    f" {ys[0]} to {ys[-1]}), more than the {joined} client(s) that joined explain."
+                    " Something held per message or per operation is released late or never.",
+        evidence=())]
 
 
 def _bus_totals_before(events: Sequence[Event], before: int,

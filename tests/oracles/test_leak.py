@@ -49,3 +49,19 @@ def test_no_final_state_no_verdict():
     h = H()
     h.add("watch", "info", "bus-state", phase="baseline", **STATE)
     assert h.kinds(check_leak) == []
+
+
+def traffic(fds_over_time, nemesis=False) -> H:
+    h = H().add("rig", "info", "traffic-start")
+    for i, fds in enumerate(fds_over_time):
+        h.wait(0.1).add("watch", "info", "proc", target="bus", fds=fds, rss=4 << 20)
+        if nemesis and i == 3:
+            h.add("nemesis", "invoke", "flood-connections", source=0)
+    return h.add("rig", "info", "traffic-end")
+
+
+def test_fds_growing_under_steady_traffic():
+    assert traffic([20] * 50).kinds(check_leak) == []
+    assert traffic([20 + (i % 3) for i in range(50)]).kinds(check_leak) == []
+    assert traffic([20 + i for i in range(50)]).kinds(check_leak) == ["bus-fds-growing"]
+    assert traffic([20 + i for i in range(50)], nemesis=True).kinds(check_leak) == []
