@@ -371,7 +371,7 @@ class Runner:
         now = time.monotonic()
         self._check_liveness(now)
         if self.bus is not None and not self.bus_exit_recorded:
-            self.watcher.tick(self._watch_targets(), now)
+            self.watcher.tick(self._watch_targets, now)
 
     def _watch_targets(self) -> dict[str, int]:
         assert self.bus is not None

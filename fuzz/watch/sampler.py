@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 from fuzz.clients.journal import Journal
 from fuzz.watch.procstat import sample_process
@@ -28,12 +28,13 @@ class Watcher:
         self.cost_ns = 0  # time spent sampling, reported in the summary
         self.samples = 0
 
-    def tick(self, targets: Mapping[str, int], now: float | None = None) -> None:
+    def tick(self, targets: Callable[[], Mapping[str, int]], now: float | None = None) -> None:
+        """Sample if a period has passed; `targets` is only asked then (it walks /proc)."""
         now = time.monotonic() if now is None else now
         if self.period_s <= 0 or now < self.next_at:
             return
         self.next_at = now + self.period_s
-        self.sample(targets)
+        self.sample(targets())
 
     def sample(self, targets: Mapping[str, int]) -> None:
         """Record every target process and the unix sockets they hold."""
