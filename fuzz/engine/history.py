@@ -33,7 +33,8 @@ LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exi
                       "client-start", "client-stop", "client-exit", "not-ready",
                       "traffic-start", "traffic-end",
                       "abort", "skip", "config", "proc", "sockets", "bus-state", "hang-snapshot",
-                      "identity", "duplicate-reply", "stray-reply", "undo", "attack-step"})
+                      "identity", "duplicate-reply", "stray-reply", "undo", "attack-step",
+                      "inject", "inject-attach"})
 
 
 @dataclass(frozen=True)

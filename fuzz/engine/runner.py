@@ -120,6 +120,7 @@ class Runner:
         self.baseline_fds = 0
         self.undos: list[_Undo] = []
         self.attackers = 0
+        self.helpers = 0
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -307,6 +308,13 @@ class Runner:
             return f"{instance_id} had already ended"
         self._stop_clients([c], ATTACKER_STOP_GRACE_S)
         return f"{instance_id} stopped"
+
+    def new_journal(self, name: str) -> str:
+        self.helpers += 1
+        path = os.path.join(self.journal_dir, f"{name}.{self.helpers}.jsonl")
+        open(path, "ab").close()
+        self.tail.add(path)
+        return path
 
     # --- clients -------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import SCENARIOS, leftover_processes, run_rig
 
 # Scenarios that find something real on this machine's versions (exit 1).
-FINDS = {("broker_435_fd_exhaustion", "dbus-broker")}
+FINDS = {("broker_435_fd_exhaustion", "dbus-broker"), ("syscall_accept_emfile", "dbus-broker"),
+         ("syscall_send_enobufs", "dbus-daemon"), ("syscall_send_enobufs", "dbus-broker")}
 SLOW = {"mixed", "roundtrip"}  # covered by tests/engine/test_runs.py
 
 
@@ -20,6 +21,13 @@ def attack_results(run) -> dict[str, list[dict]]:
         if e.op == "attack" and e.type == "ok":
             out.setdefault(e.get("kind"), []).append(e.data)
     return out
+
+
+def injected(run) -> dict:
+    """The ptrace helper's own summary: what it saw, matched and failed in the bus."""
+    done = [e.data for e in run.history if e.op == "inject-run" and e.type == "ok"]
+    assert len(done) == 1, "the injection helper did not finish"
+    return done[0]
 
 
 def nemesis(run, op: str, type_: str = "info") -> list:
@@ -47,6 +55,11 @@ CHECKS = {
     "broker_435_fd_exhaustion": lambda run, bus: any(
         "RLIMIT_NOFILE soft limit 64" in e.get("result", "") for e in nemesis(run, "limit-bus-fds"))
         and any(e.get("result") == "RLIMIT_NOFILE restored" for e in nemesis(run, "undo")),
+    "syscall_accept_emfile": lambda run, bus: injected(run)["by_syscall"].get("accept4", 0) >= 1
+        and injected(run)["outcome"] == ("bus-exited" if bus == "dbus-broker" else "detached"),
+    "syscall_send_enobufs": lambda run, bus: 1 <= injected(run)["injected"] <= 3,
+    "syscall_epoll_eintr": lambda run, bus: injected(run)["injected"] > 10
+        and injected(run)["outcome"] == "detached" and run.summary["calls"]["ok"] == 800,
     "fault_pause_bus": lambda run, bus: any(
         "SIGCONT" in e.get("result", "") for e in nemesis(run, "undo"))
         and run.summary["calls"]["ok"] == 400,
