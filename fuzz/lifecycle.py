@@ -79,6 +79,14 @@ class Janitor:
     def forget_group(self, pgid: int) -> None:
         self._tell("unpgid", str(pgid))
 
+    def watch_cgroup(self, path: str) -> None:
+        """A cgroup the rig made: thawed before the kill (a frozen task ignores SIGKILL until
+        thawed), removed after it."""
+        self._tell("cgroup", path)
+
+    def forget_cgroup(self, path: str) -> None:
+        self._tell("uncgroup", path)
+
     def close(self) -> None:
         """Normal end: the rig cleaned up itself; the janitor exits without touching anything."""
         if self._write_fd is not None:
@@ -99,6 +107,7 @@ def _janitor_main(read_fd: int) -> None:
         signal.signal(sig, signal.SIG_IGN)
     dirs: set[str] = set()
     groups: set[int] = set()
+    cgroups: set[str] = set()
     buf = b""
     while True:
         chunk = os.read(read_fd, 4096)
@@ -116,8 +125,14 @@ def _janitor_main(read_fd: int) -> None:
                 groups.add(int(value))
             elif verb == "unpgid":
                 groups.discard(int(value))
+            elif verb == "cgroup":
+                cgroups.add(value)
+            elif verb == "uncgroup":
+                cgroups.discard(value)
             elif verb == "bye":
                 return
+    for path in cgroups:
+        thaw_cgroup(path)
     for pgid in groups:
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -130,6 +145,32 @@ def _janitor_main(read_fd: int) -> None:
         time.sleep(0.02)
     for path in dirs:
         shutil.rmtree(path, ignore_errors=True)
+    for path in cgroups:
+        remove_cgroup(path)
+
+
+def thaw_cgroup(path: str) -> None:
+    for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+        try:
+            with open(os.path.join(path, name), "w") as f:
+                f.write(value)
+        except OSError:
+            pass
+
+
+def remove_cgroup(path: str, wait: float = 2.0) -> bool:
+    """rmdir a cgroup once its tasks have left (they leave a moment after they die)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def _group_exists(pgid: int) -> bool:

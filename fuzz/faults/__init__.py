@@ -1,9 +1,9 @@
 """The nemesis: every fault and abuse operator a scenario's schedule can name."""
 
-from fuzz.faults import attacks, process, sched, syscalls
+from fuzz.faults import attacks, cgroup, process, sched, syscalls
 from fuzz.faults.base import Applied, FaultEnv, Operator, Param
 
-OPERATORS: dict[str, Operator] = {op.name: op for module in (process, sched, syscalls, attacks)
+OPERATORS: dict[str, Operator] = {op.name: op for module in (process, cgroup, sched, syscalls, attacks)
                                   for op in module.OPERATORS}
 
 __all__ = ["Applied", "FaultEnv", "OPERATORS", "Operator", "Param"]
