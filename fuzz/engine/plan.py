@@ -27,6 +27,8 @@ class PlannedAction:
     source: int  # index of the [[schedule]] entry it came from
     skipped: str | None = None  # why it will not be applied (e.g. nothing left to kill)
     params: dict = field(default_factory=dict)  # a fault operator's parameters
+    trigger: str | None = None  # wait for this moment (scenario TRIGGERS) from `time` on
+    within: float = 5.0  # ... for at most this long
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,15 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
     actions: list[PlannedAction] = []
     for when, source, action in timed:
         when = round(when, 6)
+        trig = {"trigger": action.when, "within": action.within}
         if action.target is None:
-            actions.append(PlannedAction(when, action.action, None, source, params=action.params))
+            actions.append(PlannedAction(when, action.action, None, source, params=action.params,
+                                         **trig))
             continue
         group_name, _, index = action.target.partition(".")
         if action.action == "start":
             inst = new_instance(scenario.group(group_name))
-            actions.append(PlannedAction(when, "start", inst.id, source))
+            actions.append(PlannedAction(when, "start", inst.id, source, **trig))
             continue
         alive = present.get(group_name, [])
         if index:
@@ -87,11 +91,11 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
         if target is None:
             actions.append(PlannedAction(when, action.action, action.target, source,
                                          skipped="no running instance of that target",
-                                         params=action.params))
+                                         params=action.params, **trig))
             continue
         if action.action in ("kill", "stop"):
             alive.remove(target)  # gone for good; a paused client comes back
         actions.append(PlannedAction(when, action.action, target, source,
                                      params=dict(action.params, target=target)
-                                     if action.params else {}))
+                                     if action.params else {}, **trig))
     return Plan(seed=seed, initial=initial, actions=tuple(actions), instances=instances)

@@ -56,6 +56,7 @@ PASSIVE_STOP_GRACE_S = 10.0
 HUNG_STOP_GRACE_S = 1.0
 ATTACKER_STOP_GRACE_S = 2.0
 CTX_SAMPLE_EVERY_S = 0.1
+MID_BROADCAST_NS = 20_000_000
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -121,6 +122,9 @@ class Runner:
         self.undos: list[_Undo] = []
         self.attackers = 0
         self.helpers = 0
+        self.armed: list[tuple[PlannedAction, float, float]] = []  # (action, give up, armed at)
+        self.open_calls: set[tuple[Any, Any]] = set()
+        self.last_emit_ns: int | None = None
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -204,7 +208,12 @@ class Runner:
             now = time.monotonic()
             elapsed = now - self.traffic_start
             while pending and pending[0].time <= elapsed:
-                self._apply(pending.pop(0))
+                action = pending.pop(0)
+                if action.trigger and not action.skipped:
+                    self.armed.append((action, now + action.within, now))
+                else:
+                    self._apply(action)
+            self._fire_triggers(now)
             self._undo_due()
             self._observe()
             if now >= next_ctx and self.bus is not None and self.bus.alive():
@@ -219,18 +228,43 @@ class Runner:
             if bound.ops is not None and self.counters.invokes >= bound.ops:
                 return "ops"
             timed_faults = any(u.due is not None for u in self.undos)
-            if not pending and not timed_faults and \
+            if not pending and not timed_faults and not self.armed and \
                     not any(c.active and not c.exited for c in self.clients.values()):
                 return "clients-done"
             time.sleep(TICK_S)
 
-    def _apply(self, action: PlannedAction) -> None:
+    def _fire_triggers(self, now: float) -> None:
+        """Apply armed actions whose trigger has come; skip those that waited too long."""
+        for entry in list(self.armed):
+            action, give_up, armed_at = entry
+            if self._triggered(action.trigger, now):
+                self.armed.remove(entry)
+                self._apply(action, waited=round(now - armed_at, 4))
+            elif now >= give_up:
+                self.armed.remove(entry)
+                self._apply(dataclasses.replace(
+                    action, skipped=f"trigger {action.trigger} did not come within"
+                                    f" {action.within} s"))
+
+    def _triggered(self, trigger: str | None, now: float) -> bool:
+        if trigger == "replies-pending":
+            return bool(self.open_calls)
+        if trigger == "mid-broadcast":
+            return self.last_emit_ns is not None and \
+                time.monotonic_ns() - self.last_emit_ns < MID_BROADCAST_NS
+        if trigger == "mid-auth":
+            return any(not c.ready and not c.exited and c.instance.group.role != "attacker"
+                       for c in self.clients.values())
+        raise ValueError(f"unknown trigger {trigger!r}")
+
+    def _apply(self, action: PlannedAction, waited: float | None = None) -> None:
         if action.skipped:
             self.nemesis.write("info", "skip", action=action.action, target=action.target,
                                reason=action.skipped, source=action.source)
             return
+        trigger = {} if waited is None else {"trigger": action.trigger, "waited_s": waited}
         self.nemesis.write("invoke", action.action, target=action.target, source=action.source,
-                           params=action.params)
+                           params=action.params, **trigger)
         try:
             result = self._do(action)
         except OSError as e:  # e.g. EPERM from sched_setscheduler: the fault could not be made
@@ -364,9 +398,18 @@ class Runner:
             if event.get("process") == SENTINEL and op == "ping":
                 self._track_ping(event)
                 continue
-            if event.get("type") == "invoke":
+            kind = event.get("type")
+            if kind == "invoke":
                 self.counters.invokes += 1
                 self.counters.by_op[op] = self.counters.by_op.get(op, 0) + 1
+            if op == "call":  # for the replies-pending trigger
+                key = (event.get("process"), event.get("seq"))
+                if kind == "invoke":
+                    self.open_calls.add(key)
+                else:
+                    self.open_calls.discard(key)
+            elif op == "emit" and kind == "invoke":
+                self.last_emit_ns = event["time"]
             if op == "ready":
                 c = self.clients.get(event.get("process", ""))
                 if c is not None:
@@ -465,6 +508,10 @@ class Runner:
 
     def _teardown(self) -> None:
         clients = list(self.clients.values())
+        for action, _give_up, _armed_at in self.armed:
+            self._apply(dataclasses.replace(action, skipped=f"the run ended before trigger"
+                                                             f" {action.trigger} came"))
+        self.armed.clear()
         try:
             self._undo_due(everything=True)  # no stopped bus, hog or attacker outlives the run
             clients = list(self.clients.values())

@@ -28,6 +28,12 @@ PASSIVE_WAVES = (("service",), ("listener", "forwarder"))
 CLIENT_ACTIONS = ("start", "stop", "kill")
 BUS_ACTIONS = ("kill-bus",)
 ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
+# Moments a fault can wait for, as the runner sees them from the clients' journals.
+TRIGGERS = {
+    "replies-pending": "some method call has been sent and not yet answered",
+    "mid-broadcast": "an emitter sent a broadcast signal within the last 20 ms",
+    "mid-auth": "a client has been started and is not yet connected (auth, Hello)",
+}
 
 DEFAULT_SERVICE_NAME = "org.busrig.Echo"
 DEFAULT_MATCH = "type='signal',interface='org.busrig.Test'"
@@ -61,6 +67,8 @@ class Action:
     target: str | None = None  # group name or instance id; None for bus actions
     jitter: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)  # a fault operator's parameters
+    when: str | None = None  # a trigger (TRIGGERS): from `at` on, wait for it before acting
+    within: float = 5.0  # give up (and record a skip) if the trigger has not come by then
 
 
 @dataclass(frozen=True)
@@ -340,6 +348,8 @@ def _parse_action(top: _Checker, index: int, data: Any,
     at = c.get("at", float, check=_non_negative)
     action = c.get("action", str, check=_one_of(ACTIONS + tuple(sorted(OPERATORS))))
     jitter = c.get("jitter", float, default=0.0, check=_non_negative)
+    when = c.get("when", str, default=None, check=_one_of(tuple(TRIGGERS)))
+    within = c.get("within", float, default=5.0, check=_positive)
     target = None
     params: dict[str, Any] = {}
     operator = OPERATORS.get(action)
@@ -352,7 +362,8 @@ def _parse_action(top: _Checker, index: int, data: Any,
                 value = _uid_of(c, value)
             params[name] = value
     c.finish()
-    return Action(at=at, action=action, target=target, jitter=jitter, params=params)
+    return Action(at=at, action=action, target=target, jitter=jitter, params=params, when=when,
+                  within=within)
 
 
 def _uid_of(c: _Checker, name: str) -> int:

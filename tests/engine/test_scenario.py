@@ -120,3 +120,12 @@ def test_every_role_is_started_by_the_runner_and_has_an_agent():
     passive = [r for wave in PASSIVE_WAVES for r in wave]
     assert sorted(ACTIVE_ROLES + tuple(passive)) == sorted(ROLES)
     assert set(ROLES) <= set(AGENTS)
+
+
+def test_trigger_must_be_known_and_is_planned():
+    text = GOOD + '[[schedule]]\nat = 1.0\naction = "kill"\ntarget = "caller"\nwhen = "{}"\n'
+    err = str(error_of(text.format("mid-lunch")))
+    assert "s.toml:12" in err and "schedule[0].when" in err and "replies-pending" in err
+    from fuzz.engine.plan import make_plan
+    plan = make_plan(parse_scenario(text.format("replies-pending"), "s.toml"), 1)
+    assert [(a.trigger, a.within) for a in plan.actions] == [("replies-pending", 5.0)]

@@ -71,6 +71,14 @@ CHECKS = {
     "sched_cpu_quota": lambda run, bus: any(
         "CPU quota lifted" in e.get("result", "") for e in nemesis(run, "undo"))
         and run.summary["calls"]["ok"] == 5000,
+    "fault_triggers": lambda run, bus: sorted(
+        e.get("trigger") for e in nemesis(run, "pause-bus", "invoke") + nemesis(run, "kill", "invoke"))
+        == ["mid-auth", "mid-broadcast", "replies-pending"]
+        and run.summary["signals"]["received"] == 2000
+        and [e.get("error") for e in run.history if e.op == "call" and e.type == "fail"
+             and e.get("error", "").endswith("NoReply")] != []
+        and sum(1 for e in run.history
+                if e.process == "late.0" and e.op == "call" and e.type == "ok") == 50,
     "fault_pause_listener": lambda run, bus: run.summary["signals"]["received"] == 400,
     "sched_priority_hog": lambda run, bus: any(
         "hog(s) stopped" in e.get("result", "") for e in nemesis(run, "undo"))
