@@ -18,41 +18,13 @@ from jeepney import DBusAddress, HeaderFields, new_method_call, new_signal
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Parser
 
+from fuzz.clients import fd_attacks, peer_attacks
+from fuzz.clients.attack_base import Attacker
 from fuzz.clients.journal import Journal
 from fuzz.clients.protocol import BUS_NAME, echo_call
 from fuzz.wire import raw
 
 Attack = Callable[["Attacker"], dict[str, Any]]
-
-
-class Attacker:
-    def __init__(self, journal: Journal, path: str, params: dict[str, Any], stopped):
-        self.journal, self.path, self.p, self.stopped = journal, path, params, stopped
-        self.deadline = time.monotonic() + float(params.get("duration", 5.0))
-        self.held: list[socket.socket] = []
-
-    def time_left(self) -> bool:
-        return time.monotonic() < self.deadline and not self.stopped()
-
-    def step(self, what: str, **fields: Any) -> None:
-        self.journal.write("ok", "attack-step", step=what, **fields)
-
-    def open(self) -> tuple[socket.socket, str]:
-        """A registered raw connection, held until the end, its unique name on record (so
-        oracles can tell the attacker's messages from a forgery)."""
-        sock, name = raw.open_raw(self.path)
-        self.held.append(sock)
-        self.step("registered", unique_name=name)
-        return sock, name
-
-    def hold(self) -> None:
-        """Keep what the attack opened until its duration ends (or the nemesis undoes it)."""
-        while self.time_left():
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        for s in self.held:
-            s.close()
 
 
 def run_attack(journal: Journal, address_path: str, kind: str, params: dict[str, Any],
@@ -263,6 +235,8 @@ SASL_ABUSES: dict[str, bytes] = {
     "bad-hex": b"\0AUTH EXTERNAL zz\r\n",
     "many-rejects": b"\0" + b"AUTH EXTERNAL 393939393939\r\n" * 10,
     "no-begin": b"\0AUTH EXTERNAL\r\nDATA\r\n",
+    # CVE-2019-12749: DBUS_COOKIE_SHA1 claiming to be another user (here: nobody)
+    "cookie-other-user": b"\0AUTH DBUS_COOKIE_SHA1 " + b"nobody".hex().encode() + b"\r\n",
 }
 
 
@@ -386,4 +360,6 @@ ATTACKS: dict[str, Attack] = {
     "forge-sender": forge_sender,
     "impersonate-bus": impersonate_bus,
     "fd-flood": fd_flood,
+    **fd_attacks.ATTACKS,
+    **peer_attacks.ATTACKS,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzz.clients.attacker import ATTACKS, SASL_ABUSES
+from fuzz.clients.fd_attacks import FD_ABUSES
 from fuzz.faults.base import (
     Applied,
     FaultEnv,
@@ -30,6 +31,12 @@ HELP = {
     "forge-sender": "a signal whose SENDER header names `sender`; a witness reports what arrived",
     "impersonate-bus": "NameOwnerChanged from a peer, as if from the bus",
     "fd-flood": "one message carrying `count` fds",
+    "fd-abuse": "fds the bus must relay intact or let go of (`abuse`: see fd_attacks.FD_ABUSES)",
+    "fd-exhaust-client": "a client keeping every fd it is sent until its own RLIMIT_NOFILE",
+    "scm-credentials": "the SASL nul byte with SCM_CREDENTIALS claiming another pid and uid",
+    "handoff": "authenticate, then hand the socket to a child (of uid `to_uid`) that talks",
+    "monitor": "BecomeMonitor or an eavesdrop match rule; count others' messages seen",
+    "driver-signal": "a forged systemd ActivationFailure signal to the bus driver",
 }
 
 COMMON = {
@@ -56,6 +63,16 @@ SPECIFIC: dict[str, dict[str, Param]] = {
     "forge-sender": {"sender": Param(str, "org.freedesktop.DBus")},
     "impersonate-bus": {"count": Param(int, 1, positive)},
     "fd-flood": {"count": Param(int, 32, positive)},
+    "fd-abuse": {"abuse": Param(str, "deleted-file", one_of(*sorted(FD_ABUSES))),
+                 "count": Param(int, 64, positive, "messages (unreceived)"),
+                 "depth": Param(int, 6, positive, "socket nesting depth (recursion)")},
+    "fd-exhaust-client": {"limit": Param(int, 32, positive, "the client's own RLIMIT_NOFILE"),
+                          "count": Param(int, 40, positive, "messages of 2 fds")},
+    "scm-credentials": {"claim_pid": Param(int, 1, positive),
+                        "claim_uid": Param(int, 65534, non_negative)},
+    "handoff": {"to_uid": Param(int, None, non_negative, "uid of the new speaker")},
+    "monitor": {"how": Param(str, "become-monitor", one_of("become-monitor", "eavesdrop"))},
+    "driver-signal": {"count": Param(int, 3, positive)},
 }
 
 

@@ -8,10 +8,12 @@ bytes by hand.
 
 from __future__ import annotations
 
+import array
 import os
 import socket
 import struct
 import time
+from typing import Callable
 
 from jeepney import DBusAddress, new_method_call, new_signal
 from jeepney.auth import BEGIN, Authenticator
@@ -28,9 +30,11 @@ def connect_unix(address_path: str, timeout: float = HELLO_TIMEOUT_S) -> socket.
     return sock
 
 
-def authenticate(sock: socket.socket, enable_fds: bool = False) -> None:
-    """SASL EXTERNAL with the socket's own credentials (and fd passing if asked), then BEGIN."""
-    sock.sendall(b"\0")
+def authenticate(sock: socket.socket, enable_fds: bool = False, nul: bool = True) -> None:
+    """SASL EXTERNAL with the socket's own credentials (and fd passing if asked), then BEGIN.
+    `nul=False` when the caller already sent the nul byte (with ancillary data of its own)."""
+    if nul:
+        sock.sendall(b"\0")
     auth = Authenticator(enable_fds=enable_fds, inc_null_byte=False)
     for request in auth:
         sock.sendall(request)
@@ -62,6 +66,52 @@ def open_raw(address_path: str) -> tuple[socket.socket, str]:
     sock = connect_unix(address_path)
     authenticate(sock)
     return sock, hello(sock)
+
+
+def send_with_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    """One sendmsg carrying `data` and `fds` as SCM_RIGHTS (several messages may share it)."""
+    ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    sent = sock.sendmsg([data], ancillary)
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def recv_messages(sock: socket.socket, seconds: float, want: int = 1,
+                  until: Callable[[Message], bool] | None = None,
+                  parser: Parser | None = None) -> tuple[list[Message], bool]:
+    """Read messages with their fds (plain ints in the body) for up to `seconds`, until `want`
+    arrived or one satisfies `until`: (messages, closed by the bus?). Pass a `parser` to keep
+    a message split across calls."""
+    parser, out = parser or Parser(), []
+    deadline = time.monotonic() + seconds
+    while len(out) < want if until is None else not any(until(m) for m in out):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return out, False
+        sock.settimeout(left)
+        try:
+            data, ancdata, _flags, _addr = sock.recvmsg(1 << 16, socket.CMSG_SPACE(253 * 4))
+        except socket.timeout:
+            return out, False
+        except (ConnectionResetError, BrokenPipeError):
+            return out, True
+        if not data:
+            return out, True
+        fds = array.array("i")
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        parser.add_data(data, list(fds))
+        out.extend(iter(parser.get_next_message, None))
+    return out, False
+
+
+def nul_with_credentials(sock: socket.socket, pid: int, uid: int, gid: int) -> None:
+    """The SASL nul byte with SCM_CREDENTIALS claiming (pid, uid, gid); the kernel only lets
+    a privileged sender claim anything but its own (EPERM otherwise)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    creds = struct.pack("iII", pid, uid, gid)
+    sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, creds)])
 
 
 def flood_signal(size: int) -> Message:

@@ -13,7 +13,8 @@ from tests.conftest import SCENARIOS, leftover_processes, run_rig
 
 # Scenarios that find something real on this machine's versions (exit 1).
 FINDS = {("broker_435_fd_exhaustion", "dbus-broker"), ("syscall_accept_emfile", "dbus-broker"),
-         ("syscall_send_enobufs", "dbus-daemon"), ("syscall_send_enobufs", "dbus-broker")}
+         ("syscall_send_enobufs", "dbus-daemon"), ("syscall_send_enobufs", "dbus-broker"),
+         ("cve_2014_3637_pending_fd", "dbus-broker")}
 SLOW = {"mixed", "roundtrip"}  # covered by tests/engine/test_runs.py
 
 
@@ -57,6 +58,35 @@ CHECKS = {
     "broker_435_fd_exhaustion": lambda run, bus: any(
         "RLIMIT_NOFILE soft limit 64" in e.get("result", "") for e in nemesis(run, "limit-bus-fds"))
         and any(e.get("result") == "RLIMIT_NOFILE restored" for e in nemesis(run, "undo")),
+    "attack_fd_abuse": lambda run, bus: len(attack_results(run)["fd-abuse"]) == 4
+        and attack_results(run)["fd-exhaust-client"][0]["sender_connected"]
+        and not any(f["oracle"] == "expectation" for f in run.findings),
+    "cve_2014_3637_pending_fd": lambda run, bus: attack_results(run)["fd-abuse"][0]["outcome"]
+        == ("released" if bus == "dbus-daemon" else "pinned")
+        and (bus == "dbus-broker" or attack_results(run)["fd-abuse"][0]["seconds"] < 2.0),
+    "cve_2014_3532_fd_recursion": lambda run, bus: attack_results(run)["fd-abuse"][0]
+        == {"kind": "fd-abuse", "outcome": "intact", "sent": 1, "received": 1, "errors": [], "depth": 6},
+    "cve_2014_3533_fd_pipelining": lambda run, bus: attack_results(run)["fd-abuse"][0]["sent"] == 3
+        and not any(f["oracle"] == "expectation" for f in run.findings),
+    "cve_2022_42012_foreign_endian_fds": lambda run, bus:
+        attack_results(run)["fd-abuse"][0]["outcome"] == "intact",
+    "cve_2023_34969_monitor": lambda run, bus: attack_results(run)["monitor"][0]["others_messages"] > 100
+        and attack_results(run)["monitor"][0]["errors_without_reply_serial"] == 0
+        and attack_results(run)["unread-calls"][0]["sent"] == 3000,
+    "attack_monitor_unprivileged": lambda run, bus: sorted(
+        m["error"] for m in attack_results(run)["monitor"]) == sorted(
+        ["org.freedesktop.DBus.Error.AccessDenied",
+         "org.freedesktop.DBus.Error.AccessDenied" if bus == "dbus-daemon"
+         else "org.freedesktop.DBus.Error.MatchRuleInvalid"]),
+    "cve_2015_0245_activation_failure": lambda run, bus:
+        attack_results(run)["driver-signal"][0]["errors"]
+        == (["org.freedesktop.DBus.Error.AccessDenied"] if bus == "dbus-daemon" else []),
+    "cve_2019_12749_cookie_sha1": lambda run, bus: attack_results(run)["sasl"][0]["abuses"]
+        ["cookie-other-user"]["replies"][0].startswith("REJECTED"),
+    "attack_credentials": lambda run, bus: attack_results(run)["scm-credentials"][0]["reported_pid"]
+        == attack_results(run)["scm-credentials"][0]["real_pid"]
+        and attack_results(run)["handoff"][0]["reported_pid"]
+        == attack_results(run)["handoff"][0]["opener_pid"],
     "syscall_accept_emfile": lambda run, bus: injected(run)["by_syscall"].get("accept4", 0) >= 1
         and injected(run)["outcome"] == ("bus-exited" if bus == "dbus-broker" else "detached"),
     "syscall_send_enobufs": lambda run, bus: 1 <= injected(run)["injected"] <= 3,

@@ -1,0 +1,41 @@
+"""What every attack gets: its parameters, a deadline, a journal for its steps, and the
+sockets it holds until the end."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from fuzz.clients.journal import Journal
+from fuzz.wire import raw
+
+
+class Attacker:
+    def __init__(self, journal: Journal, path: str, params: dict[str, Any], stopped):
+        self.journal, self.path, self.p, self.stopped = journal, path, params, stopped
+        self.deadline = time.monotonic() + float(params.get("duration", 5.0))
+        self.held: list[socket.socket] = []
+
+    def time_left(self) -> bool:
+        return time.monotonic() < self.deadline and not self.stopped()
+
+    def step(self, what: str, **fields: Any) -> None:
+        self.journal.write("ok", "attack-step", step=what, **fields)
+
+    def open(self) -> tuple[socket.socket, str]:
+        """A registered raw connection, held until the end, its unique name on record (so
+        oracles can tell the attacker's messages from a forgery)."""
+        sock, name = raw.open_raw(self.path)
+        self.held.append(sock)
+        self.step("registered", unique_name=name)
+        return sock, name
+
+    def hold(self) -> None:
+        """Keep what the attack opened until its duration ends (or the nemesis undoes it)."""
+        while self.time_left():
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for s in self.held:
+            s.close()
