@@ -15,7 +15,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSES = ("dbus-daemon", "dbus-broker")
-PREFIXES = ("attack_", "cve_", "broker_", "fault_", "sched_")
+PREFIXES = ("attack_", "cve_", "broker_", "fault_", "sched_", "syscall_")
 
 
 def outcome(out: str) -> str:
@@ -32,6 +32,9 @@ def outcome(out: str) -> str:
                         kept = sorted(k for k, v in e[key].items() if v["outcome"] != "disconnected")
                         detail += f"; not disconnected: {', '.join(kept) or 'none'}"
                 parts.append(f"{e['kind']}: {detail}")
+            elif e["op"] == "inject-run" and e["type"] == "ok":
+                parts.append(f"injected {e.get('injected')}x {e.get('by_syscall')}"
+                             f" ({e.get('outcome')})")
     with open(os.path.join(out, "findings.json")) as f:
         for finding in json.load(f):
             tag = "by policy" if finding["by_policy"] else "FINDING"

@@ -16,6 +16,17 @@ STOP_GRACE_S = 3.0
 
 
 @dataclass(frozen=True)
+class DenyRule:
+    """One thing a restrictive policy forbids, said once for every bus: owning a name, or
+    sending to a destination / interface / member (the given fields must all match)."""
+
+    own: str | None = None
+    send_destination: str | None = None
+    send_interface: str | None = None
+    send_member: str | None = None
+
+
+@dataclass(frozen=True)
 class BusSpec:
     """What a scenario asks of its bus, whichever master ends up running it."""
 
@@ -24,6 +35,7 @@ class BusSpec:
     quotas: dict[str, int] = field(default_factory=dict)  # dbus-broker --max-*
     auth: tuple[str, ...] = ("EXTERNAL",)  # dbus-daemon <auth> mechanisms
     daemon_policy: str | None = None  # dbus-daemon <policy> elements, replacing allow-all
+    deny: tuple[DenyRule, ...] = ()  # restrictions on top of allow-all, for either bus
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from jeepney.io.blocking import DBusConnection, DBusConnectionBase
 from jeepney.low_level import Message
 from jeepney.wrappers import new_header
 
-from fuzz.bus.base import BusInfo, BusMaster, program_version
+from fuzz.bus.base import BusInfo, BusMaster, DenyRule, program_version
 from fuzz.errors import BusStartError
 from fuzz.wire import raw
 
@@ -30,10 +30,17 @@ POLICY_SIGNATURE = f"(a(u{_BATCH_SIG})a(buu{_BATCH_SIG})a(ss)bs)"
 _ANY_UID = 0xFFFFFFFF
 
 
-def allow_all_policy() -> tuple:
-    """Everyone may connect, own any name, send and receive anything."""
-    rule = (True, 1, "", "", "", "", 0, 0, 0, 2**64 - 1)
-    batch = (True, 1, [(True, 1, True, "")], [rule], [rule])
+def allow_all_policy(deny: tuple[DenyRule, ...] = ()) -> tuple:
+    """Everyone may connect, own any name, send and receive anything, except what `deny`
+    forbids (deny rules get a higher priority, so they win)."""
+    any_fds = (0, 2**64 - 1)
+    allow = (True, 1, "", "", "", "", 0, 0, *any_fds)
+    own = [(True, 1, True, "")] + [(False, 2, False, r.own) for r in deny if r.own is not None]
+    send = [allow] + [(False, 2, r.send_destination or "", "", r.send_interface or "",
+                       r.send_member or "", 0, 0, *any_fds)
+                      for r in deny if (r.send_destination, r.send_interface, r.send_member)
+                      != (None, None, None)]
+    batch = (True, 1, own, send, [allow])
     return ([(_ANY_UID, batch)], [], [], False, "session")
 
 

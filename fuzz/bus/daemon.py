@@ -6,7 +6,15 @@ import os
 import subprocess
 from xml.sax.saxutils import escape
 
-from fuzz.bus.base import BusInfo, BusMaster, program_version, read_address_line
+QUOTE = {'"': "&quot;"}
+
+from fuzz.bus.base import (
+    BusInfo,
+    BusMaster,
+    DenyRule,
+    program_version,
+    read_address_line,
+)
 from fuzz.errors import BusStartError
 
 START_TIMEOUT_S = 10.0
@@ -27,8 +35,24 @@ DAEMON_LIMITS = frozenset({
 AUTH_MECHANISMS = ("EXTERNAL", "ANONYMOUS", "DBUS_COOKIE_SHA1")
 
 
+def deny_xml(deny: tuple[DenyRule, ...]) -> str:
+    """Deny rules as one more default-context <policy>: later rules win in dbus-daemon."""
+    if not deny:
+        return ""
+    lines = []
+    for rule in deny:
+        if rule.own is not None:
+            lines.append(f'    <deny own="{escape(rule.own, QUOTE)}"/>\n')
+        attrs = [(k, getattr(rule, k)) for k in ("send_destination", "send_interface", "send_member")
+                 if getattr(rule, k) is not None]
+        if attrs:
+            lines.append("    <deny " + " ".join(f'{k}="{escape(v, QUOTE)}"' for k, v in attrs)
+                         + "/>\n")
+    return '  <policy context="default">\n' + "".join(lines) + "  </policy>\n"
+
+
 def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | None,
-                  auth: tuple[str, ...] = ("EXTERNAL",)) -> str:
+                  auth: tuple[str, ...] = ("EXTERNAL",), deny: tuple[DenyRule, ...] = ()) -> str:
     """The busconfig XML: one private listener, the auth mechanisms, a policy, the limits."""
     policy = policy_xml if policy_xml is not None else (
         '  <policy context="default">\n'
@@ -47,7 +71,7 @@ def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | No
         f"  <listen>unix:path={escape(socket_path)}</listen>\n"
         + "".join(f"  <auth>{escape(m)}</auth>\n" for m in auth)
         + ("  <allow_anonymous/>\n" if "ANONYMOUS" in auth else "")
-        + f"{policy}{limit_lines}"
+        + f"{policy}{deny_xml(deny)}{limit_lines}"
         "</busconfig>\n")
 
 
@@ -56,8 +80,10 @@ class DbusDaemon(BusMaster):
 
     def __init__(self, workdir: str, log_path: str, *, limits: dict[str, int] | None = None,
                  auth: tuple[str, ...] = ("EXTERNAL",), policy_xml: str | None = None,
-                 binary: str = "dbus-daemon", open_to_all_uids: bool = False):
+                 deny: tuple[DenyRule, ...] = (), binary: str = "dbus-daemon",
+                 open_to_all_uids: bool = False):
         super().__init__(workdir, log_path, open_to_all_uids)
+        self.deny = deny
         self.limits = dict(limits or {})
         self.auth = auth
         self.policy_xml = policy_xml
@@ -67,7 +93,8 @@ class DbusDaemon(BusMaster):
         socket_path = os.path.join(self.workdir, "bus.sock")
         config_path = os.path.join(self.workdir, "bus.conf")
         with open(config_path, "w") as f:
-            f.write(daemon_config(socket_path, self.limits, self.policy_xml, self.auth))
+            f.write(daemon_config(socket_path, self.limits, self.policy_xml, self.auth,
+                                  self.deny))
         argv = [self.binary, f"--config-file={config_path}", "--nofork", "--nopidfile",
                 "--nosyslog", "--print-address=1"]
         try:

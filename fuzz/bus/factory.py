@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzz.bus.base import BusMaster, BusSpec
-from fuzz.bus.broker import DbusBroker
+from fuzz.bus.broker import DbusBroker, allow_all_policy
 from fuzz.bus.command import CommandBus
 from fuzz.bus.daemon import DbusDaemon
 from fuzz.errors import InputError
@@ -37,9 +37,10 @@ def make_bus(choice: BusChoice, workdir: str, log_path: str, spec: BusSpec | Non
         return CommandBus(workdir, log_path, choice.command, open_to_all_uids)
     if choice.kind == "dbus-daemon":
         return DbusDaemon(workdir, log_path, limits=spec.limits, auth=spec.auth,
-                          policy_xml=spec.daemon_policy, open_to_all_uids=open_to_all_uids)
+                          policy_xml=spec.daemon_policy, deny=spec.deny,
+                          open_to_all_uids=open_to_all_uids)
     if choice.kind == "dbus-broker":
         return DbusBroker(workdir, log_path, quotas=spec.quotas,
-                          open_to_all_uids=open_to_all_uids)
+                          policy=allow_all_policy(spec.deny), open_to_all_uids=open_to_all_uids)
     raise InputError(f"unknown bus {choice.kind!r}; choose one of {', '.join(BUS_KINDS)}"
                      " or give --bus-cmd")

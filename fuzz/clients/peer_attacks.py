@@ -137,5 +137,25 @@ def driver_signal(a: Attacker) -> dict[str, Any]:
             "errors": sorted(set(errors))}
 
 
-ATTACKS = {"scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
+def policy_probe(a: Attacker) -> dict[str, Any]:
+    """Do what a restrictive policy forbids: own `own`, call `member` of `interface` on
+    `destination`. A bus enforcing the policy answers AccessDenied to each."""
+    sock, _ = a.open()
+    answers: dict[str, Any] = {}
+    if a.p.get("own"):
+        answers["own"] = _ask_driver(sock, message_bus.RequestName(str(a.p["own"])), 2)
+    if a.p.get("interface") or a.p.get("member"):
+        call = new_method_call(DBusAddress("/org/busrig/Service",
+                                           bus_name=str(a.p.get("destination") or BUS_NAME),
+                                           interface=a.p.get("interface") or None),
+                               str(a.p.get("member") or "Get"))
+        answers["call"] = _ask_driver(sock, call, 3)
+    for what, answer in answers.items():
+        a.step("probe", probe=what, answer=answer)
+    denied = [k for k, v in answers.items() if v == "org.freedesktop.DBus.Error.AccessDenied"]
+    outcome = "denied" if len(denied) == len(answers) else "allowed" if not denied else "mixed"
+    return {"outcome": outcome, "answers": answers}
+
+
+ATTACKS = {"policy-probe": policy_probe, "scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
            "driver-signal": driver_signal}

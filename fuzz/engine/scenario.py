@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fuzz.bus.base import BusSpec
+from fuzz.bus.base import BusSpec, DenyRule
 from fuzz.bus.broker import BROKER_QUOTAS, QUOTA_MAX
 from fuzz.bus.daemon import AUTH_MECHANISMS, DAEMON_LIMITS
 from fuzz.bus.factory import BUS_KINDS
@@ -230,7 +230,9 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
     auth = c.get("auth", list, default=["EXTERNAL"], check=_auth_check)
     policy_file = c.get("daemon_policy", str, default=None)
     daemon_policy = None if policy_file is None else _read_policy(c, policy_file)
+    deny_data = c.get("deny", list, default=[])
     c.finish()
+    deny = tuple(_parse_deny(top, i, d) for i, d in enumerate(deny_data))
 
     limits_c = _Checker(top.path, top.text, limits_data, "bus.limits")
     limits = {k: limits_c.get(k, int, check=_non_negative_limit(k)) for k in list(limits_data)}
@@ -247,7 +249,21 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
         quotas[k] = quotas_c.get(k, int, check=lambda v: None if 0 < v <= QUOTA_MAX
                                  else f"must be between 1 and {QUOTA_MAX}")
     return BusSpec(kind=kind, limits=limits, quotas=quotas, auth=tuple(auth),
-                   daemon_policy=daemon_policy)
+                   daemon_policy=daemon_policy, deny=deny)
+
+
+def _parse_deny(top: _Checker, index: int, data: Any) -> DenyRule:
+    c = _Checker(top.path, top.text, data if isinstance(data, dict) else {}, "bus.deny", index,
+                 f"bus.deny[{index}]")
+    if not isinstance(data, dict):
+        raise c.fail(None, "each entry of bus.deny must be a table ([[bus.deny]])")
+    rule = DenyRule(**{k: c.get(k, str, default=None) for k in
+                       ("own", "send_destination", "send_interface", "send_member")})
+    c.finish()
+    if rule == DenyRule():
+        raise c.fail(None, "names nothing to deny (own, send_destination, send_interface,"
+                           " send_member)")
+    return rule
 
 
 def _auth_check(mechs: list[Any]) -> str | None:

@@ -37,6 +37,7 @@ HELP = {
     "handoff": "authenticate, then hand the socket to a child (of uid `to_uid`) that talks",
     "monitor": "BecomeMonitor or an eavesdrop match rule; count others' messages seen",
     "driver-signal": "a forged systemd ActivationFailure signal to the bus driver",
+    "policy-probe": "own a name and make a call that the scenario's [[bus.deny]] rules forbid",
 }
 
 COMMON = {
@@ -73,6 +74,10 @@ SPECIFIC: dict[str, dict[str, Param]] = {
     "handoff": {"to_uid": Param(int, None, non_negative, "uid of the new speaker")},
     "monitor": {"how": Param(str, "become-monitor", one_of("become-monitor", "eavesdrop"))},
     "driver-signal": {"count": Param(int, 3, positive)},
+    "policy-probe": {"own": Param(str, None, None, "a name to request"),
+                     "destination": Param(str, "org.busrig.Echo"),
+                     "interface": Param(str, None, None, "interface of the forbidden call"),
+                     "member": Param(str, None, None, "member of the forbidden call")},
 }
 
 

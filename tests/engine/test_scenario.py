@@ -129,3 +129,12 @@ def test_trigger_must_be_known_and_is_planned():
     from fuzz.engine.plan import make_plan
     plan = make_plan(parse_scenario(text.format("replies-pending"), "s.toml"), 1)
     assert [(a.trigger, a.within) for a in plan.actions] == [("replies-pending", 5.0)]
+
+
+def test_deny_rule_must_name_something():
+    err = str(error_of(GOOD + '[[bus.deny]]\nown = "a.b"\n[[bus.deny]]\nsend_member = 3\n'))
+    assert "s.toml:11" in err and "bus.deny[1].send_member" in err
+    err = str(error_of(GOOD + '[[bus.deny]]\n[[bus.deny]]\nown = "a.b"\n'))
+    assert "bus.deny[0]" in err and "names nothing to deny" in err
+    sc = parse_scenario(GOOD + '[[bus.deny]]\nsend_interface = "x.Y"\n', "s.toml")
+    assert sc.bus.deny[0].send_interface == "x.Y" and sc.bus.deny[0].own is None

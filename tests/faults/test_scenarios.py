@@ -87,6 +87,10 @@ CHECKS = {
         == attack_results(run)["scm-credentials"][0]["real_pid"]
         and attack_results(run)["handoff"][0]["reported_pid"]
         == attack_results(run)["handoff"][0]["opener_pid"],
+    "attack_policy": lambda run, bus: attack_results(run)["policy-probe"][0]["answers"]
+        == {"own": "org.freedesktop.DBus.Error.AccessDenied",
+            "call": "org.freedesktop.DBus.Error.AccessDenied"}
+        and run.summary["calls"]["ok"] == 400,
     "syscall_accept_emfile": lambda run, bus: injected(run)["by_syscall"].get("accept4", 0) >= 1
         and injected(run)["outcome"] == ("bus-exited" if bus == "dbus-broker" else "detached"),
     "syscall_send_enobufs": lambda run, bus: 1 <= injected(run)["injected"] <= 3,
