@@ -15,6 +15,8 @@ from typing import Any, Sequence
 
 from fuzz.bus import BusChoice
 from fuzz.bus.factory import BUS_KINDS
+from fuzz.campaign.commands import add_commands as add_campaign_commands
+from fuzz.campaign.commands import cmd_fuzz, cmd_merge, cmd_replay
 from fuzz.errors import (
     EXIT_CLEAN,
     EXIT_FOUND,
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("directory", nargs="?", default=None,
                          help="where to look (default: the scenarios/ beside rig.py)")
     sub.add_parser("operators", help="list the fault operators a schedule can use")
+    add_campaign_commands(sub, add_bus_arguments)
     return parser
 
 
@@ -147,7 +150,8 @@ def cmd_operators(_args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators}
+COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators,
+            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

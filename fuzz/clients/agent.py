@@ -27,7 +27,7 @@ from fuzz.lifecycle import die_with_parent
 
 CONNECT_TIMEOUT_S = 5.0
 DRIVER_TIMEOUT_S = 10.0  # the bus driver answers at once unless the bus is in trouble
-POLL_S = 0.1  # how often a blocked client looks at its stop flag
+POLL_S = 0.02  # how often a blocked client looks at its stop flag (bounds its stop time)
 EXIT_AGENT_ERROR = 70
 
 # Errors that mean "the bus went away", not "the client is broken".

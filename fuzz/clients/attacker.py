@@ -195,6 +195,8 @@ def malformed(a: Attacker) -> dict[str, Any]:
                 bad = raw.CRAFTED[name]()
             elif name == "truncated":
                 bad = valid[: len(valid) // 2]
+            elif name == "random-bytes":
+                bad = raw.flip_bytes(valid, int(a.p.get("seed", 0)), int(a.p.get("flips", 8)))
             else:
                 bad = raw.MUTATIONS[name](valid)
             try:

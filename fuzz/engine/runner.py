@@ -22,6 +22,7 @@ from typing import Any, Callable
 import psutil
 
 from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
+from fuzz.bus.pool import TAINTING_ACTIONS, BusPool
 from fuzz.clients.journal import Journal
 from fuzz.engine import spawner
 from fuzz.engine.history import SENTINEL, merge_journals, write_history
@@ -67,6 +68,7 @@ class RunResult:
     summary: dict[str, Any]
     findings: list[Finding]
     error: BaseException | None = None
+    events: list = field(default_factory=list)  # the merged history, for campaign feedback
 
 
 @dataclass
@@ -87,6 +89,11 @@ class _Undo:
     action: PlannedAction
     undo: Callable[[], str]
     due: float | None  # monotonic time, or None: at the end of the run
+    done: Callable[[], bool] | None = None  # the fault ended by itself
+
+    def over(self, now: float) -> bool:
+        return (self.due is not None and self.due <= now) or \
+            (self.done is not None and self.done())
 
 
 @dataclass
@@ -97,13 +104,14 @@ class _Counters:
 
 class Runner:
     def __init__(self, scenario: Scenario, bus: BusChoice, seed: int, out_dir: str,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, bus_pool: BusPool | None = None):
         self.scenario = scenario
         self.bus_choice = bus
         self.seed = seed
         self.out_dir = out_dir
         self.progress = progress or (lambda _what, _info: None)
         self.plan: Plan = make_plan(scenario, seed)
+        self.bus_pool = bus_pool  # campaigns: a bus kept across executions
         self.journal_dir = os.path.join(out_dir, "journals")
         self.clients: dict[str, _Client] = {}
         self.tail = JournalTail()
@@ -163,16 +171,21 @@ class Runner:
 
     def _run_in(self, bus_dir: str) -> None:
         sc = self.scenario
-        self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
-                            sc.bus, open_to_all_uids=sc.needs_other_uids)
         self.rig.write("info", "config", seed=self.seed, scenario=sc.name,
                        watch=dataclasses.asdict(sc.watch), limits=sc.bus.limits,
                        quotas=sc.bus.quotas)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
-        info = self.bus.start()
+        reused = False
+        if self.bus_pool is not None:
+            self.bus, info, reused = self.bus_pool.acquire(self.bus_choice, sc.bus,
+                                                           sc.needs_other_uids)
+        else:
+            self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
+                                sc.bus, open_to_all_uids=sc.needs_other_uids)
+            info = self.bus.start()
         self.bus_info = info
         self.rig.write("ok", "bus-start", kind=info.kind, pid=info.pid, address=info.address,
-                       version=info.version)
+                       version=info.version, reused=reused)
         self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
                               "version": info.version})
         self.baseline_fds = self._bus_fds() or 0
@@ -280,7 +293,7 @@ class Runner:
             applied = operator.apply(self, action.params)
             if applied.undo is not None:
                 due = None if applied.duration is None else time.monotonic() + applied.duration
-                self.undos.append(_Undo(action, applied.undo, due))
+                self.undos.append(_Undo(action, applied.undo, due, applied.done))
             return applied.result
         if action.action == "kill-bus":
             assert self.bus is not None
@@ -306,7 +319,7 @@ class Runner:
         """Undo faults whose time is up (all of them at the end of the run), newest first."""
         now = time.monotonic()
         for undo in reversed(list(self.undos)):
-            if everything or (undo.due is not None and undo.due <= now):
+            if everything or undo.over(now):
                 self.undos.remove(undo)
                 try:
                     result = undo.undo()
@@ -529,12 +542,25 @@ class Runner:
                     c.process.join(5.0)
                 if not c.exited and c.process.exitcode is not None:
                     self._record_exit(c)
-            if self.bus is not None:
+            if self.bus is not None and self._keep_bus_for_next():
+                assert self.bus_pool is not None
+                self.bus_pool.release(keep=True)
+            elif self.bus is not None:
                 if not self.bus_exit_recorded and self.bus.alive():
                     self.rig.write("info", "bus-stop")
                 self.bus.stop()
                 if not self.bus_exit_recorded:
                     self._record_bus_exit()
+                if self.bus_pool is not None:
+                    self.bus_pool.release(keep=False)
+
+    def _keep_bus_for_next(self) -> bool:
+        """A pooled bus goes on to the next execution only if this one left it untouched."""
+        if self.bus_pool is None or self.bus is None or self.bus_exit_recorded:
+            return False
+        if self.hang_snapshot_taken or not self.bus.alive():
+            return False
+        return not any(a.action in TAINTING_ACTIONS for a in self.plan.actions)
 
     def _settle_and_record_final_state(self) -> None:
         """With every client gone, give the bus a moment to drop their connections, then take
@@ -614,7 +640,7 @@ class Runner:
         _write_json(os.path.join(self.out_dir, "summary.json"), summary)
         _write_json(os.path.join(self.out_dir, "findings.json"),
                     [f.to_json() for f in findings])
-        return RunResult(self.out_dir, summary, findings, error)
+        return RunResult(self.out_dir, summary, findings, error, events)
 
 
 def sentinel_instance(watch: Watch, seed: int) -> ClientInstance:

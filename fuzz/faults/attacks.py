@@ -57,7 +57,9 @@ SPECIFIC: dict[str, dict[str, Param]] = {
     "slow-reader": {"match": Param(str, "type='signal',interface='org.busrig.Test'")},
     "big-message": {"size": Param(int, 1 << 20, non_negative)},
     "malformed": {"mutation": Param(str, "all", one_of("all", "truncated", *sorted(CRAFTED),
-                                                       *sorted(MUTATIONS)))},
+                                                       *sorted(MUTATIONS))),
+                  "seed": Param(int, 0, non_negative, "random-bytes: which bytes, which values"),
+                  "flips": Param(int, 8, positive, "random-bytes: how many bytes to change")},
     "sasl": {"abuse": Param(str, "all", one_of("all", *sorted(SASL_ABUSES))),
              "wait": Param(float, 1.0, positive, "seconds to wait for the bus's reaction")},
     "spoof-uid": {"claim": Param(int, 0, non_negative)},
@@ -86,7 +88,8 @@ def _attack(kind: str):
         params = {k: v for k, v in p.items() if k != "uid"}
         attacker, pid = env.start_attacker(kind, params, p.get("uid"))
         return Applied(f"{attacker} (pid {pid}) attacks: {kind}",
-                       undo=lambda: env.stop_process(attacker), duration=p["duration"] + 2.0)
+                       undo=lambda: env.stop_process(attacker), duration=p["duration"] + 2.0,
+                       done=lambda: env.client_pid(attacker) is None)
     return apply
 
 

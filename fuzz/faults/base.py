@@ -33,6 +33,9 @@ class Applied:
     result: str
     undo: Callable[[], str] | None = None
     duration: float | None = None  # undo this many seconds after apply; None = at the end
+    # True once the fault has ended by itself (its process exited): then the run need not
+    # wait for `duration` before it may end, and the undo is recorded at once.
+    done: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,4 +58,7 @@ def non_negative(v: float) -> str | None:
 
 
 def one_of(*options: str) -> Callable[[str], str | None]:
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}; got {v!r}"
+    def check(v: str) -> str | None:
+        return None if v in options else f"must be one of {', '.join(options)}; got {v!r}"
+    check.options = options  # type: ignore[attr-defined]  # the generator draws from these
+    return check

@@ -57,7 +57,8 @@ def fail_syscalls(env: FaultEnv, p: dict[str, Any]) -> Applied:
     how = f"every {spec.nth}th" if spec.nth else f"p={spec.probability}"
     return Applied(f"ptrace helper pid {helper.pid} fails {','.join(names)} with {spec.errno_name}"
                    f" ({how}, at most {spec.max_faults}) in bus pid {pids[0]}",
-                   undo=_stop_helper(helper, pids[0]), duration=spec.duration + 1.0)
+                   undo=_stop_helper(helper, pids[0]), duration=spec.duration + 1.0,
+                   done=lambda: helper.poll() is not None)
 
 
 def _stop_helper(helper: subprocess.Popen, bus_pid: int) -> Callable[[], str]:

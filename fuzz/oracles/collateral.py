@@ -29,8 +29,9 @@ def check_collateral(events: Sequence[Event]) -> list[Finding]:
     if not windows:
         return []
     findings: dict[str, Finding] = {}
+    served = _served_calls(events)
     for e in events:
-        harm = _harm(e, facts)
+        harm = _harm(e, facts, served)
         if harm is None:
             continue
         for start, end, attacker, kind in windows:
@@ -71,14 +72,32 @@ def _attack_windows(events: Sequence[Event], facts: Facts) -> list[tuple[int, in
     return windows
 
 
-def _harm(e: Event, facts: Facts) -> str | None:
+def _served_calls(events: Sequence[Event]) -> dict[str, dict[int, bool]]:
+    """caller -> {seq: answered} for every call a service received."""
+    out: dict[str, dict[int, bool]] = {}
+    for e in events:
+        if e.op == "serve":
+            out.setdefault(e.get("caller"), {})[e.get("seq")] = bool(e.get("answered"))
+    return out
+
+
+def _bus_delayed(e: Event, served: dict[str, dict[int, bool]]) -> bool:
+    """Was a timed-out call the bus's doing? Yes if the service answered it, or if it served
+    a later call of the same caller instead; a slow or silent service is not the bus's fault."""
+    mine = served.get(e.process, {})
+    seq = e.get("seq")
+    return mine.get(seq, False) or (seq not in mine and any(s > seq for s in mine))
+
+
+def _harm(e: Event, facts: Facts, served: dict[str, dict[int, bool]]) -> str | None:
     if facts.role_of.get(e.process) in (None, "attacker") or e.process in facts.targeted:
         return None
     if e.op == "disconnect":
         return "disconnected"
     if e.op == "call" and e.type == "fail":
         return f"call failed with {e.get('error')}"
-    if e.op == "call" and e.type == "info" and e.get("reason") == "timeout":
+    if e.op == "call" and e.type == "info" and e.get("reason") == "timeout" and \
+            _bus_delayed(e, served):
         return "call timed out"
     if e.process == SENTINEL and e.op == "ping" and e.type == "ok" and \
             HARM_LATENCY_S * 1e9 < e.get("latency_ns", 0) <= facts.hang_after_ns:

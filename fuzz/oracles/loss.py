@@ -172,11 +172,9 @@ def _call_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
                     evidence=(served[key].index, e.index)))
             served.setdefault(key, e)
     late = {(e.process, e.get("serial")) for e in events if e.op == "late-reply"}
-    last_serve: dict[str, int] = {}  # service -> time of the last call it served
     server_of: dict[str, str] = {}  # caller -> a service that served it
     for e in events:
         if e.op == "serve":
-            last_serve[e.process] = e.time
             server_of.setdefault(e.get("caller"), e.process)
     for e in events:
         if e.op == "duplicate-reply":
@@ -202,14 +200,14 @@ def _call_loss(events: Sequence[Event], facts: Facts) -> list[Finding]:
                             " was misrouted or its body or fds were altered on the way.",
                 evidence=(e.index,)))
         elif e.op == "call" and e.type == "info" and e.get("reason") == "timeout":
-            lost = _lost_call(e, served, late, facts, server_of, last_serve)
+            lost = _lost_call(e, served, late, facts, server_of)
             if lost:
                 findings.append(lost)
     return findings
 
 
 def _lost_call(e: Event, served: dict[tuple[str, int], Event], late: set, facts: Facts,
-               server_of: dict[str, str], last_serve: dict[str, int]) -> Finding | None:
+               server_of: dict[str, str]) -> Finding | None:
     caller, seq = e.process, e.get("seq")
     if caller in facts.targeted or (caller, e.get("serial")) in late:
         return None
@@ -227,20 +225,25 @@ def _lost_call(e: Event, served: dict[tuple[str, int], Event], late: set, facts:
                         f" up and {caller} kept listening for"
                         f" {(caller_end - serve.time) / 1e9:.1f} s, yet the reply never came.",
             evidence=(serve.index, e.index))
-    # Never served. Lost only if the service that serves this caller was demonstrably alive and
-    # answering after the caller gave up (services answer in arrival order).
+    # Never served. Lost only if the service then served a later call of the same caller: the
+    # bus delivers one sender's messages to one receiver in order, so the lost call would have
+    # come first. (A slow service still working through older calls proves nothing.)
     service = server_of.get(caller)
-    if service is None or service in facts.targeted or last_serve.get(service, 0) <= e.time:
+    if service is None or service in facts.targeted:
         return None
-    if not facts.bus_serving_during(e.time, last_serve[service]):
+    later = [s for (c, s_seq), s in served.items() if c == caller and s_seq > seq]
+    if not later:
+        return None
+    first_later = min(later, key=lambda s: s.time)
+    if not facts.bus_serving_during(e.time, first_later.time):
         return None
     return Finding(
         oracle="loss", severity="high", kind="call-lost",
         title="a method call never reached its service",
         explanation=f"{caller}'s call seq {seq} timed out without {service} ever seeing it,"
-                    f" although {service} kept answering other calls afterwards and the bus"
-                    " stayed up: the bus lost the call.",
-        evidence=(e.index,))
+                    f" although {service} then served {caller}'s later call seq"
+                    f" {first_later.get('seq')} and the bus stayed up: the bus lost the call.",
+        evidence=(e.index, first_later.index))
 
 
 def _ranges(values: list[int]) -> str:

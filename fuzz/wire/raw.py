@@ -9,7 +9,6 @@ bytes by hand.
 from __future__ import annotations
 
 import array
-import os
 import socket
 import struct
 import time
@@ -181,8 +180,18 @@ MUTATIONS = {
     "header-padding": lambda d: _nonzero_padding(d),
     "invalid-utf8": lambda d: d.replace(b"Ping", b"P\xffng", 1),
     "invalid-member": lambda d: d.replace(b"Ping", b"9ing", 1),
-    "random-bytes": lambda d: d[:16] + os.urandom(len(d) - 16),
+    "random-bytes": lambda d: flip_bytes(d, seed=0, flips=8),
 }
+
+
+def flip_bytes(d: bytes, seed: int, flips: int) -> bytes:
+    """Byte-level mutation past the fixed 16-byte header start, reproducible from `seed`."""
+    import random
+    rng, out = random.Random(seed), bytearray(d)
+    for _ in range(flips):
+        i = rng.randrange(16, len(out))
+        out[i] = rng.randrange(256)
+    return bytes(out)
 
 
 def _nonzero_padding(d: bytes) -> bytes:

@@ -99,6 +99,20 @@ def test_call_lost_needs_the_service_answering_afterwards():
     assert calls(h, [2]).kinds(check_loss) == ["call-lost"]
 
 
+def test_a_slow_service_serving_older_calls_is_not_call_loss():
+    # Found by the first campaign: a service sleeping per call served caller.1's older call
+    # after caller.0's call timed out; only a *later* call of the same caller proves loss.
+    h = H()
+    h.add("caller.0", "invoke", "call", seq=0, serial=10, target="org.busrig.Echo")
+    h.add("caller.1", "invoke", "call", seq=0, serial=10, target="org.busrig.Echo")
+    h.add("service.0", "ok", "serve", seq=0, caller="caller.0", answered=True)
+    h.add("caller.0", "ok", "call", seq=0, serial=10)
+    h.add("caller.0", "invoke", "call", seq=1, serial=11, target="org.busrig.Echo")
+    h.add("caller.0", "info", "call", seq=1, serial=11, reason="timeout")
+    h.wait(2).add("service.0", "ok", "serve", seq=0, caller="caller.1", answered=True)
+    assert h.kinds(check_loss) == []
+
+
 def test_duplicate_stray_and_mismatched_replies():
     h = calls(H(), [0])
     h.add("caller.0", "ok", "duplicate-reply", seq=0, serial=10)

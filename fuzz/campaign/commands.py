@@ -1,0 +1,133 @@
+"""`busrig fuzz`, `busrig replay` and `busrig merge`: the campaign's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from typing import Any
+
+from fuzz.bus.factory import BusChoice
+from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError
+
+
+def add_commands(sub: Any, add_bus_arguments: Any) -> None:
+    fuzz = sub.add_parser("fuzz", help="run a fuzz campaign until the budget is spent")
+    add_bus_arguments(fuzz)
+    fuzz.add_argument("--budget", type=float, required=True, help="seconds to fuzz")
+    fuzz.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
+    fuzz.add_argument("--jobs", type=int, default=1, help="parallel workers, each with its own bus")
+    fuzz.add_argument("--crashes", default="crashes", help="crash store (default: crashes/)")
+    fuzz.add_argument("--shard", default="0/1", help="i/N: run only shard i of N of the seed's"
+                                                     " execution indexes (for CI matrices)")
+    fuzz.add_argument("--out", default=None, help="work dir (default: runs/fuzz-<seed>)")
+    fuzz.add_argument("--no-feedback", action="store_true",
+                      help="pure random generation (no corpus, no mutation)")
+    fuzz.add_argument("--no-minimize", action="store_true", help="store findings unminimized")
+    fuzz.add_argument("--max-execs", type=int, default=None, help="stop after this many")
+    fuzz.add_argument("--no-dashboard", action="store_true",
+                      help="plain progress lines (also when stdout is not a terminal)")
+
+    replay = sub.add_parser("replay", help="re-run a stored case: does it still reproduce?")
+    replay.add_argument("case", help="a crash store entry (crashes/<signature>)")
+    add_bus_arguments(replay)
+    replay.add_argument("--times", type=int, default=3, help="runs (default 3)")
+    replay.add_argument("--out", default=None,
+                        help="keep the runs here (default: runs/replay-<signature>)")
+
+    merge = sub.add_parser("merge", help="merge crash stores by signature into the first")
+    merge.add_argument("stores", nargs="+", help="INTO FROM... (crash store directories)")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must look like i/N (e.g. 0/4); got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise InputError(f"--shard {text}: need 0 <= i < N")
+    return i, n
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from fuzz.campaign.manager import Campaign, CampaignConfig
+    from fuzz.campaign.progress import campaign_progress
+
+    if not (args.bus or args.bus_cmd):
+        raise InputError("fuzz needs --bus dbus-daemon|dbus-broker or --bus-cmd CMD")
+    if args.budget <= 0 or args.jobs < 1:
+        raise InputError("--budget must be > 0 and --jobs >= 1")
+    choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    shard = parse_shard(args.shard)
+    out = args.out or os.path.join("runs", f"fuzz-{seed}-{shard[0]}of{shard[1]}")
+    config = CampaignConfig(bus=choice, budget=args.budget, seed=seed, out=out,
+                            crashes=args.crashes, jobs=args.jobs, shard=shard,
+                            feedback=not args.no_feedback, minimize=not args.no_minimize,
+                            max_execs=args.max_execs)
+    print(f"busrig fuzz: bus {choice.label}, seed {seed}, shard {shard[0]}/{shard[1]},"
+          f" {args.jobs} job(s), budget {args.budget:g} s, store {args.crashes}, work dir {out}",
+          flush=True)
+    stats = Campaign(config, campaign_progress(args.no_dashboard)).run()
+    print(f"done: {stats.executions} executions in {stats.seconds:.1f} s"
+          f" ({stats.execs_per_s:.2f}/s), corpus {stats.corpus}, {stats.features} features,"
+          f" {len(stats.new_signatures)} new finding(s), {stats.known_hits} known hit(s)")
+    for sig in stats.new_signatures:
+        print(f"new: {os.path.join(args.crashes, sig)}  (python rig.py replay"
+              f" {os.path.join(args.crashes, sig)})")
+    return EXIT_FOUND if stats.new_signatures else EXIT_CLEAN
+
+
+def replay_case(case_dir: str, choice: BusChoice | None, times: int,
+                out_root: str) -> tuple[int, int, dict[str, Any]]:
+    """Run a stored case `times` times: (how many showed its signature, times, meta)."""
+    from fuzz.campaign.store import CrashStore
+    from fuzz.engine.runner import Runner
+    from fuzz.engine.scenario import load_scenario
+
+    case_dir = os.path.normpath(case_dir)
+    store = CrashStore(os.path.dirname(case_dir) or ".")
+    signature = os.path.basename(case_dir)
+    if not store.has(signature):
+        raise InputError(f"{case_dir}: not a crash store entry (no meta.json)")
+    meta = store.meta(signature)
+    if choice is None:
+        bus = meta["bus"]
+        choice = BusChoice(kind=bus["kind"]) if bus.get("kind") in ("dbus-daemon", "dbus-broker") \
+            else BusChoice(command=bus["label"][len("command("):-1])
+    scenario = load_scenario(os.path.join(case_dir, "case.toml"))
+    hits = 0
+    for i in range(times):
+        result = Runner(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}")).run()
+        if result.error is not None:
+            raise result.error
+        hits += any(f.signature == meta["finding_signature"] for f in result.findings)
+    return hits, times, meta
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    choice = None
+    if args.bus or args.bus_cmd:
+        choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+    out = args.out or os.path.join("runs", f"replay-{os.path.basename(os.path.normpath(args.case))}")
+    started = time.monotonic()
+    hits, times, meta = replay_case(args.case, choice, args.times, out)
+    verdict = "still reproduces" if hits else "does not reproduce"
+    print(f"{meta['title']} ({meta['signature']}): {verdict}: {hits}/{times} runs"
+          f" in {time.monotonic() - started:.1f} s (stored reliability {meta['reliability']});"
+          f" runs in {out}")
+    return EXIT_FOUND if hits else EXIT_CLEAN
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from fuzz.campaign.store import CrashStore
+    if len(args.stores) < 2:
+        raise InputError("merge needs a target store and at least one store to merge into it")
+    into = CrashStore(args.stores[0])
+    for path in args.stores[1:]:
+        if not os.path.isdir(path):
+            raise InputError(f"{path}: no such crash store")
+        new, merged = into.merge_from(CrashStore(path))
+        print(f"{path}: {new} new case(s), {merged} known case(s) merged into {args.stores[0]}")
+    return EXIT_CLEAN

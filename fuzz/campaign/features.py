@@ -1,0 +1,84 @@
+"""What counts as new behaviour: the features of one execution, read off its history.
+
+A campaign keeps the set of every feature seen so far; an execution that shows one not in
+the set is "interesting" and its scenario joins the corpus to be mutated further. Features
+are strings, each naming one observable fact about how the bus behaved:
+
+| feature | from |
+|---|---|
+| `fail:OP:ERROR` | a call or driver request answered with that D-Bus error name |
+| `disconnect:ROLE:ERROR` | a client lost its connection (how) |
+| `exit:ROLE:CODE` | a client ended abnormally (exit code or signal) |
+| `attack:KIND:OUTCOME`, `attack-error:KIND:ERROR`, `step:STEP:OUTCOME` | what the bus did to an attack |
+| `bus-state:STATE:WCHAN` | a state and kernel wait channel the bus process was seen in |
+| `queue:OWNER>PEER:2^k` | a socket queue length bucket (powers of two of bytes) between roles |
+| `inject:SYSCALL:ERRNO` | a syscall fault that really hit the bus |
+| `hang-syscall:NAME` | the syscall a hung bus sat in |
+| `lat-p99:2^k`, `lat-max:2^k` | round-trip latency buckets (µs) |
+| `rss:2^k`, `fds:2^k` | the bus's peak memory (KiB) and open fds, bucketed |
+| `finding:SIGNATURE` | an oracle's finding |
+
+Buckets are powers of two, so a feature changes only when a quantity moves by a factor of two.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from fuzz.engine.history import Event
+
+
+def bucket(value: float) -> int:
+    return 0 if value <= 1 else int(math.log2(value))
+
+
+def _role(process: str | None) -> str:
+    return (process or "?").split(".")[0]
+
+
+def features(events: Sequence[Event], summary: dict[str, Any],
+             signatures: Iterable[str]) -> frozenset[str]:
+    out: set[str] = set()
+    rss = fds = 0
+    for e in events:
+        op, d = e.op, e.data
+        if e.type == "fail" and d.get("error"):
+            out.add(f"fail:{op}:{d['error']}")
+        elif op == "disconnect":
+            out.add(f"disconnect:{_role(e.process)}:{d.get('error')}")
+        elif op == "client-exit" and (d.get("code") or d.get("signal")):
+            out.add(f"exit:{_role(d.get('client'))}:{d.get('signal') or d.get('code')}")
+        elif op == "attack" and e.type == "ok":
+            out.add(f"attack:{d.get('kind')}:{d.get('outcome')}")
+            errors = d.get("errors")
+            for err in errors if isinstance(errors, list) else [d.get("error")] if d.get("error") else []:
+                out.add(f"attack-error:{d.get('kind')}:{err}")
+        elif op == "attack-step":
+            out.add(f"step:{d.get('step')}:{d.get('outcome', '')}")
+        elif op == "proc" and str(d.get("target", "")).startswith("bus"):
+            out.add(f"bus-state:{d.get('state')}:{d.get('wchan')}")
+            rss, fds = max(rss, d.get("rss") or 0), max(fds, d.get("fds") or 0)
+        elif op == "sockets":
+            for s in d.get("sockets", []):
+                queued = max(s.get("rq") or 0, s.get("wq") or 0)
+                if queued and not s.get("listening"):
+                    out.add(f"queue:{_role(s.get('owner'))}>{_role(s.get('peer_owner'))}:"
+                            f"{bucket(queued)}")
+        elif op == "inject":
+            out.add(f"inject:{d.get('syscall')}:{d.get('errno')}")
+        elif op == "hang-snapshot":
+            for p in d.get("processes", []):
+                name = (p.get("syscall") or {}).get("name") if isinstance(p, dict) else None
+                if name:
+                    out.add(f"hang-syscall:{name}")
+    latency = (summary.get("calls") or {}).get("latency_us") or {}
+    for key in ("p99", "max"):
+        if latency.get(key):
+            out.add(f"lat-{key}:{bucket(latency[key])}")
+    if rss:
+        out.add(f"rss:{bucket(rss // 1024)}")
+    if fds:
+        out.add(f"fds:{bucket(fds)}")
+    out.update(f"finding:{s}" for s in signatures)
+    return frozenset(out)

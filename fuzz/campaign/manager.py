@@ -1,0 +1,339 @@
+"""The campaign: generate or mutate a scenario per execution, run it on a worker, keep what
+shows new behaviour, store every new finding minimized, until the budget is spent.
+
+Execution `i` of campaign seed `s` draws all its choices from scenario_rng(s, i). The first
+WARMUP executions (per shard) are fresh generations, so for them the same seed always yields
+the same scenarios; later ones mutate a corpus entry, and which entries the corpus holds
+depends on what the bus did (that is the point of feedback). Every execution's scenario,
+parent and mutations are logged in OUT/campaign.jsonl, and every finding keeps its full
+original scenario in the store, so nothing depends on re-deriving the sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from fuzz.bus.factory import BusChoice
+from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng, to_toml
+from fuzz.campaign.minimize import OutOfTests, minimize_scenario
+from fuzz.campaign.store import CrashStore, NewCase, store_signature
+from fuzz.errors import RigError
+from fuzz.lifecycle import child_preexec, janitor
+
+WARMUP = 8  # fresh generations before mutation starts (per shard)
+MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
+RELIABILITY_RUNS = 3
+MINIMIZE_RUNS_PER_CANDIDATE = 2  # a candidate counts as failing if any of these shows it
+MAX_MINIMIZE_TESTS = 40
+FATAL_IN_A_ROW = 3
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class CampaignConfig:
+    bus: BusChoice
+    budget: float
+    seed: int
+    out: str
+    crashes: str = "crashes"
+    jobs: int = 1
+    shard: tuple[int, int] = (0, 1)
+    feedback: bool = True
+    minimize: bool = True
+    max_execs: int | None = None
+    other_uids: bool = field(default_factory=lambda: os.geteuid() == 0)
+
+
+@dataclass
+class CorpusEntry:
+    index: int
+    scenario: Scenario
+    new_features: int
+
+
+@dataclass
+class CampaignStats:
+    executions: int = 0
+    seconds: float = 0.0
+    corpus: int = 0
+    features: int = 0
+    new_signatures: list[str] = field(default_factory=list)
+    known_hits: int = 0
+    by_oracle: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    generated: int = 0
+    mutated: int = 0
+
+    @property
+    def execs_per_s(self) -> float:
+        return self.executions / self.seconds if self.seconds else 0.0
+
+
+class Workers:
+    """J worker processes (fuzz/campaign/worker.py), one request in flight each."""
+
+    def __init__(self, choice: BusChoice, jobs: int):
+        arg = json.dumps({k: v for k, v in asdict(choice).items() if v is not None})
+        self.procs = [subprocess.Popen([sys.executable, "-m", "fuzz.campaign.worker", arg],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True, preexec_fn=child_preexec,
+                                       start_new_session=True, env=dict(os.environ))
+                      for _ in range(jobs)]
+        for p in self.procs:
+            janitor().watch_group(p.pid)
+        self.busy: dict[int, int] = {}  # worker number -> request index
+        self.stray: list[dict[str, Any]] = []  # finished while the minimizer had the workers
+        self.sel = selectors.DefaultSelector()
+        for i, p in enumerate(self.procs):
+            assert p.stdout is not None
+            self.sel.register(p.stdout, selectors.EVENT_READ, i)
+
+    def idle(self) -> list[int]:
+        return [i for i in range(len(self.procs)) if i not in self.busy]
+
+    def submit(self, worker: int, request: dict[str, Any]) -> None:
+        p = self.procs[worker]
+        assert p.stdin is not None
+        p.stdin.write(json.dumps(request) + "\n")
+        p.stdin.flush()
+        self.busy[worker] = request["index"]
+
+    def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Results of the requests that finished (waiting up to `timeout` for the first)."""
+        out = []
+        for key, _ in self.sel.select(timeout):
+            worker = key.data
+            line = key.fileobj.readline()  # type: ignore[union-attr]
+            if not line:
+                raise RigError(f"campaign worker {worker} died"
+                               f" (exit {self.procs[worker].wait()}); see its stderr above")
+            self.busy.pop(worker, None)
+            out.append(json.loads(line))
+        return out
+
+    def run_now(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run these on the idle workers (after the busy ones finish) and wait for all."""
+        pending, results = list(requests), []
+        mine = {r["index"] for r in requests}
+        while pending or mine & set(self.busy.values()):
+            for w in self.idle():
+                if pending:
+                    self.submit(w, pending.pop(0))
+            for r in self.wait(1.0):
+                (results if r["index"] in mine else self.stray).append(r)
+        return results
+
+    def finished(self, timeout: float) -> list[dict[str, Any]]:
+        """Results kept aside by run_now first, then whatever finishes within `timeout`."""
+        if self.stray:
+            out, self.stray = self.stray, []
+            return out
+        return self.wait(timeout)
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.stdin is not None:
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            janitor().forget_group(p.pid)
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, progress: Progress | None = None):
+        self.c = config
+        self.progress = progress or (lambda _what, _info: None)
+        self.store = CrashStore(config.crashes)
+        self.corpus: list[CorpusEntry] = []
+        self.seen: set[str] = set()
+        self.stats = CampaignStats()
+        self.next_n = 0  # how many of this shard's indexes were handed out
+        self.scratch = 0  # indexes for minimizer runs, out of the campaign's own range
+        self.log_path = os.path.join(config.out, "campaign.jsonl")
+        # index -> (scenario, parent index, mutations) of executions in flight
+        self.pending_meta: dict[int, tuple[Scenario, int | None, list[str]]] = {}
+        self.started = 0.0
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> CampaignStats:
+        os.makedirs(self.c.out, exist_ok=True)
+        janitor()
+        self.started = time.monotonic()
+        self.workers = Workers(self.c.bus, self.c.jobs)
+        fatal_in_a_row = 0
+        try:
+            with open(self.log_path, "a") as log:
+                self.log = log
+                while True:
+                    if self._may_start_more():
+                        for w in self.workers.idle():
+                            if not self._may_start_more():
+                                break
+                            self.workers.submit(w, self._next_request())
+                    if not self.workers.busy and not self.workers.stray:
+                        break
+                    for result in self.workers.finished(1.0):
+                        fatal_in_a_row = fatal_in_a_row + 1 if result.get("fatal") else 0
+                        if fatal_in_a_row >= FATAL_IN_A_ROW:
+                            raise RigError(f"the bus failed {FATAL_IN_A_ROW} times in a row:"
+                                           f" {result.get('error')}")
+                        self._absorb(result)
+                    self.progress("tick", self.snapshot())
+        finally:
+            self.stats.seconds = time.monotonic() - self.started
+            self.workers.close()
+            self._write_summary()
+        return self.stats
+
+    def _may_start_more(self) -> bool:
+        if time.monotonic() - self.started >= self.c.budget:
+            return False
+        return self.c.max_execs is None or self.next_n < self.c.max_execs
+
+    def index_of(self, n: int) -> int:
+        shard, shards = self.c.shard
+        return shard + n * shards
+
+    def _next_request(self) -> dict[str, Any]:
+        n = self.next_n
+        self.next_n += 1
+        index = self.index_of(n)
+        scenario, parent, mutations = self.scenario_for(index, n)
+        self.pending_meta[index] = (scenario, parent, mutations)
+        return self._request(index, scenario)
+
+    def scenario_for(self, index: int, n: int) -> tuple[Scenario, int | None, list[str]]:
+        rng = scenario_rng(self.c.seed, index)
+        name = f"fuzz-{self.c.seed}-{index}"
+        if self.c.feedback and self.corpus and n >= WARMUP and rng.random() < MUTATE_P:
+            parent = self._pick_parent(rng)
+            child, applied = mutate(rng, parent.scenario, [e.scenario for e in self.corpus],
+                                    name, self.c.other_uids)
+            self.stats.mutated += 1
+            return child, parent.index, applied
+        self.stats.generated += 1
+        return generate(rng, name, self.c.other_uids), None, []
+
+    def _pick_parent(self, rng) -> CorpusEntry:
+        # Favour entries that brought more new behaviour, and recent ones.
+        weights = [1 + e.new_features + i / len(self.corpus) for i, e in enumerate(self.corpus)]
+        return rng.choices(self.corpus, weights=weights)[0]
+
+    def _request(self, index: int, scenario: Scenario, tag: str = "exec") -> dict[str, Any]:
+        return {"index": index, "scenario": scenario, "seed": self.c.seed,
+                "out": os.path.join(self.c.out, f"{tag}-{index}")}
+
+    # --- results -----------------------------------------------------------------------------
+
+    def _absorb(self, result: dict[str, Any]) -> None:
+        index = result["index"]
+        scenario, parent, mutations = self.pending_meta.pop(index)
+        self.stats.executions += 1
+        feats = set(result.get("features", []))
+        new = feats - self.seen
+        self.seen |= feats
+        if result.get("error"):
+            self.stats.errors += 1
+        if new and self.c.feedback:
+            self.corpus.append(CorpusEntry(index, scenario, len(new)))
+        stored = []
+        for f in result.get("findings", []):
+            if f["by_policy"]:
+                continue
+            sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
+            self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
+            if self.store.has(sig) or sig in stored:
+                self.store.hit(sig)
+                self.stats.known_hits += 1
+                continue
+            self._store_new(sig, f, scenario, result)
+            stored.append(sig)
+        self.log.write(json.dumps({
+            "index": index, "parent": parent, "mutations": mutations,
+            "seconds": result.get("seconds"), "events": result.get("events"),
+            "new_features": sorted(new), "findings": [f["signature"] for f in
+                                                      result.get("findings", [])],
+            "new_signatures": stored, "error": result.get("error")}) + "\n")
+        self.log.flush()
+        shutil.rmtree(result["out"], ignore_errors=True)
+        self.stats.corpus = len(self.corpus)
+        self.stats.features = len(self.seen)
+
+    def _store_new(self, sig: str, finding: dict[str, Any], scenario: Scenario,
+                   result: dict[str, Any]) -> None:
+        self.progress("new", {"signature": sig, "title": finding["title"]})
+        case, runs, minimized = scenario, 0, False
+        if self.c.minimize:
+            case, runs, minimized = self._minimize(scenario, finding["signature"])
+        k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+        excerpt = result["excerpts"].get(finding["signature"], [])
+        self.store.add(NewCase(
+            signature=sig, finding=finding, bus=result["bus"], seed=self.c.seed,
+            case_toml=to_toml(case), original_toml=to_toml(scenario),
+            history_excerpt=excerpt, reliability=(k, RELIABILITY_RUNS),
+            minimized=minimized, minimize_runs=runs))
+        self.stats.new_signatures.append(sig)
+        self.progress("stored", {"signature": sig, "reliability": f"{k}/{RELIABILITY_RUNS}",
+                                 "steps": f"{len(scenario.get('schedule', []))}->"
+                                          f"{len(case.get('schedule', []))}",
+                                 "clients": f"{len(scenario['clients'])}->{len(case['clients'])}"})
+
+    def _reproduces(self, scenario: Scenario, finding_sig: str, times: int) -> list[bool]:
+        requests = []
+        for _ in range(times):
+            self.scratch += 1
+            requests.append(self._request(-self.scratch, scenario, "repro"))
+        out = []
+        for r in self.workers.run_now(requests):
+            out.append(any(f["signature"] == finding_sig for f in r.get("findings", [])))
+            shutil.rmtree(r["out"], ignore_errors=True)
+        return out
+
+    def _minimize(self, scenario: Scenario, finding_sig: str) -> tuple[Scenario, int, bool]:
+        deadline = self.started + self.c.budget + max(30.0, 0.5 * self.c.budget)
+
+        def still_fails(candidate: Scenario) -> bool:
+            if time.monotonic() > deadline:
+                raise OutOfTests
+            return any(self._reproduces(candidate, finding_sig, MINIMIZE_RUNS_PER_CANDIDATE))
+
+        best, calls = minimize_scenario(scenario, still_fails, MAX_MINIMIZE_TESTS)
+        return best, calls * MINIMIZE_RUNS_PER_CANDIDATE, calls < MAX_MINIMIZE_TESTS
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        s = self.stats
+        elapsed = time.monotonic() - self.started
+        return {"elapsed": round(elapsed, 1), "budget": self.c.budget,
+                "execs": s.executions, "execs_per_s": round(s.executions / elapsed, 2)
+                if elapsed else 0.0, "corpus": len(self.corpus), "features": len(self.seen),
+                "new": len(s.new_signatures), "known_hits": s.known_hits, "errors": s.errors}
+
+    def _write_summary(self) -> None:
+        s = self.stats
+        summary = {**self.snapshot(), "seed": self.c.seed, "shard": list(self.c.shard),
+                   "jobs": self.c.jobs, "bus": self.c.bus.label, "generated": s.generated,
+                   "mutated": s.mutated, "new_signatures": s.new_signatures,
+                   "by_oracle": s.by_oracle, "store": self.c.crashes}
+        tmp = os.path.join(self.c.out, "campaign.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2)
+        os.replace(tmp, os.path.join(self.c.out, "campaign.json"))

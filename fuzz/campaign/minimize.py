@@ -1,0 +1,113 @@
+"""Shrinking a failing scenario: delta debugging over its parts, then its numbers.
+
+Pure functions over scenario dicts and a predicate `still_fails(candidate) -> bool` that the
+caller implements by running the candidate (several times, against flakiness) and checking
+that the same signature appears. A reduction is kept only when the predicate holds for it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+Scenario = dict[str, Any]
+
+
+class OutOfTests(Exception):
+    """The minimizer's budget of predicate calls is spent; keep what was reached."""
+
+
+def ddmin(items: Sequence[T], test: Callable[[list[T]], bool]) -> list[T]:
+    """Zeller's ddmin: a 1-minimal sublist (order kept) for which `test` holds, given that it
+    holds for `items`. 1-minimal: removing any single remaining item makes `test` fail."""
+    current = list(items)
+    n = 2
+    while len(current) >= 2:
+        chunk = len(current) / n
+        parts = [current[round(i * chunk):round((i + 1) * chunk)] for i in range(n)]
+        reduced = False
+        for part in parts:  # try each part alone
+            if part and len(part) < len(current) and test(part):
+                current, n, reduced = part, 2, True
+                break
+        if not reduced:
+            for i in range(n):  # try each complement
+                complement = [x for j, p in enumerate(parts) if j != i for x in p]
+                if complement and len(complement) < len(current) and test(complement):
+                    current, n, reduced = complement, max(n - 1, 2), True
+                    break
+        if not reduced:
+            if n >= len(current):
+                break
+            n = min(len(current), 2 * n)
+    if len(current) == 1 and test([]):
+        return []
+    return current
+
+
+# Numbers the minimizer tries to make smaller (never below the floor), in scenario order.
+SHRINKABLE = {"count": 1, "ops": 1, "duration": 0.1, "size": 0, "rate": 0, "payload": 0,
+              "fds": 0, "flips": 1, "depth": 1, "max_faults": 1, "delay": 0.0}
+
+
+def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
+                      max_tests: int = 60) -> tuple[Scenario, int]:
+    """The smallest scenario found that still fails, and the number of predicate calls made.
+    Order: schedule steps, client groups, then numbers (halved toward their floor)."""
+    calls = 0
+    cache: dict[str, bool] = {}
+
+    def test(candidate: Scenario) -> bool:
+        nonlocal calls
+        key = repr(candidate)
+        if key not in cache:
+            if calls >= max_tests:
+                raise OutOfTests
+            calls += 1
+            cache[key] = still_fails(candidate)
+        return cache[key]
+
+    best = copy.deepcopy(sc)
+    try:
+        best["schedule"] = ddmin(best.get("schedule", []),
+                                 lambda steps: test(_with(best, schedule=steps)))
+        best["clients"] = ddmin(best["clients"],
+                                lambda groups: bool(groups) and test(_with_clients(best, groups)))
+        best = _with_clients(best, best["clients"])
+        best = _shrink_numbers(best, test)
+    except OutOfTests:
+        pass
+    return best, calls
+
+
+def _with(sc: Scenario, **changes: Any) -> Scenario:
+    out = copy.deepcopy(sc)
+    out.update(copy.deepcopy(changes))
+    return out
+
+
+def _with_clients(sc: Scenario, groups: list[dict[str, Any]]) -> Scenario:
+    """Drop steps that target a removed group (they could not run anyway)."""
+    names = {g.get("name", g["role"]) for g in groups}
+    steps = [s for s in sc.get("schedule", [])
+             if "target" not in s or str(s["target"]).partition(".")[0] in names]
+    return _with(sc, clients=groups, schedule=steps)
+
+
+def _shrink_numbers(sc: Scenario, test: Callable[[Scenario], bool]) -> Scenario:
+    best = sc
+    for table in ("clients", "schedule"):
+        for i in range(len(best.get(table, []))):
+            for key, floor in SHRINKABLE.items():
+                value = best[table][i].get(key)
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    continue
+                while value > floor:
+                    smaller = max(floor, value // 2 if isinstance(value, int) else round(value / 2, 3))
+                    candidate = copy.deepcopy(best)
+                    candidate[table][i][key] = smaller
+                    if not test(candidate):
+                        break
+                    best, value = candidate, smaller
+    return best

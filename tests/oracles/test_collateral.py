@@ -1,0 +1,54 @@
+"""Collateral damage: harm to innocent clients while an attacker runs, and only harm the bus
+can be blamed for."""
+
+from __future__ import annotations
+
+from fuzz.oracles.collateral import check_collateral
+from tests.oracles.builder import H
+
+
+def attacked(bus: str = "dbus-daemon", attacker_uid: int = 65534) -> H:
+    h = H(bus=bus)
+    for client, role, uid in (("caller.0", "caller", 0), ("service.0", "service", 0),
+                              ("attacker.1", "attacker", attacker_uid)):
+        h.add("rig", "info", "client-start", client=client, role=role, pid=1, uid=uid)
+    return h.add("attacker.1", "invoke", "attack", kind="flood-signals", params={})
+
+
+def timed_out_call(h: H, seq: int, served: bool, answered: bool = True) -> H:
+    h.add("caller.0", "invoke", "call", seq=seq, serial=seq + 10)
+    if served:
+        h.add("service.0", "ok", "serve", seq=seq, caller="caller.0", answered=answered)
+    return h.add("caller.0", "info", "call", seq=seq, serial=seq + 10, reason="timeout")
+
+
+def test_answered_call_that_times_out_is_harm():
+    h = timed_out_call(attacked(), 0, served=True)
+    assert h.kinds(check_collateral) == ["flood-signals:call timed out"]
+
+
+def test_slow_or_silent_service_is_not_the_bus():
+    # Found by the first campaign: a service sleeping 10 s per call made calls time out
+    # beside an attacker, and the attacker was blamed.
+    assert timed_out_call(attacked(), 0, served=False).kinds(check_collateral) == []
+    assert timed_out_call(attacked(), 0, served=True, answered=False).kinds(check_collateral) == []
+
+
+def test_unserved_call_overtaken_by_a_later_one_is_harm():
+    h = timed_out_call(attacked(), 0, served=False)
+    h.add("caller.0", "invoke", "call", seq=1, serial=11)
+    h.add("service.0", "ok", "serve", seq=1, caller="caller.0", answered=True)
+    assert h.kinds(check_collateral) == ["flood-signals:call timed out"]
+
+
+def test_disconnect_is_harm_and_same_uid_on_broker_is_policy():
+    h = attacked().add("caller.0", "info", "disconnect", error="EOF")
+    assert h.kinds(check_collateral) == ["flood-signals:disconnected"]
+    h = attacked("dbus-broker", attacker_uid=0).add("caller.0", "info", "disconnect", error="EOF")
+    assert [(f.kind, f.by_policy) for f in check_collateral(h.events)] == [
+        ("flood-signals:disconnected:same-uid", True)]
+
+
+def test_no_attacker_no_finding():
+    h = H().add("rig", "info", "client-start", client="caller.0", role="caller", pid=1, uid=0)
+    assert timed_out_call(h, 0, served=True).kinds(check_collateral) == []
