@@ -69,7 +69,8 @@ def features(events: Sequence[Event], summary: dict[str, Any],
             out.add(f"inject:{d.get('syscall')}:{d.get('errno')}")
         elif op == "hang-snapshot":
             for p in d.get("processes", []):
-                name = (p.get("syscall") or {}).get("name") if isinstance(p, dict) else None
+                call = p.get("syscall") if isinstance(p, dict) else None
+                name = call.get("name") if isinstance(call, dict) else call
                 if name:
                     out.add(f"hang-syscall:{name}")
     latency = (summary.get("calls") or {}).get("latency_us") or {}

@@ -31,7 +31,7 @@ REALISTIC_SYSCALL_FAULTS = (
 )
 CLIENT_ACTIONS = ("kill", "stop", "start")
 TRIGGERS = ("replies-pending", "mid-broadcast", "mid-auth")
-MAX_AT = 0.5  # faults land within the first 0.5 s of traffic: executions stay short
+MAX_AT = 0.2  # faults land within the first 0.2 s of traffic: executions stay short
 BOUND_S = 4.0
 
 
@@ -62,11 +62,11 @@ def _clients(rng: random.Random) -> list[dict[str, Any]]:
     # Short on purpose: a campaign lives on many executions a second, not on long ones.
     out: list[dict[str, Any]] = [{"role": "service",
                                   "delay": rng.choice([0.0, 0.0, 0.0, 0.001])}]
-    out.append({"role": "caller", "count": rng.randint(1, 3), "ops": rng.randint(10, 80),
+    out.append({"role": "caller", "count": rng.randint(1, 3), "ops": rng.randint(5, 40),
                 "rate": rng.choice([0.0, 0.0, 1000.0]), "timeout": 1.0,
                 "fds": rng.choice([0, 0, 0, 1, 3]), "payload": rng.choice([0, 16, 1024])})
     if rng.random() < 0.7:
-        out.append({"role": "emitter", "ops": rng.randint(10, 150),
+        out.append({"role": "emitter", "ops": rng.randint(5, 80),
                     "rate": rng.choice([0.0, 0.0, 2000.0]), "payload": rng.choice([0, 64, 4096])})
         out.append({"role": "listener", "count": rng.randint(1, 3)})
         if rng.random() < 0.2:
@@ -113,7 +113,7 @@ def draw_param(rng: random.Random, op: str, name: str, p: Param, other_uids: boo
     if name == "uid":
         return "nobody" if other_uids and rng.random() < 0.3 else None
     if name in ("duration", "wait"):
-        return round(rng.uniform(0.1, 0.6), 3)
+        return round(rng.uniform(0.05, 0.3), 3)
     options = getattr(p.check, "options", None)
     if options:  # one at a time: "all" runs every variant in turn, which takes long
         return rng.choice([o for o in options if o != "all"] or list(options))
@@ -207,7 +207,7 @@ def _shift_time(rng, sc, _corpus, _other_uids) -> bool:
     if not sc["schedule"]:
         return False
     step = rng.choice(sc["schedule"])
-    step["at"] = round(min(MAX_AT, max(0.0, step["at"] + rng.uniform(-0.3, 0.3))), 3)
+    step["at"] = round(min(MAX_AT, max(0.0, step["at"] + rng.uniform(-0.1, 0.1))), 3)
     return True
 
 

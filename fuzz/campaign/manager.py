@@ -34,6 +34,7 @@ RELIABILITY_RUNS = 3
 MINIMIZE_RUNS_PER_CANDIDATE = 2  # a candidate counts as failing if any of these shows it
 MAX_MINIMIZE_TESTS = 40
 FATAL_IN_A_ROW = 3
+MINIMIZE_GRACE_S = 20.0
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -307,7 +308,12 @@ class Campaign:
         return out
 
     def _minimize(self, scenario: Scenario, finding_sig: str) -> tuple[Scenario, int, bool]:
-        deadline = self.started + self.c.budget + max(30.0, 0.5 * self.c.budget)
+        # Each new finding may take a quarter of the budget (at least 20 s), and all of them
+        # together may overrun the budget by MINIMIZE_GRACE_S: a short campaign still hands
+        # over small cases, a long one does not stall on one stubborn finding.
+        now = time.monotonic()
+        deadline = min(now + max(20.0, 0.25 * self.c.budget),
+                       self.started + self.c.budget + MINIMIZE_GRACE_S)
 
         def still_fails(candidate: Scenario) -> bool:
             if time.monotonic() > deadline:

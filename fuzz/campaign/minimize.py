@@ -57,6 +57,7 @@ def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
     Order: schedule steps, client groups, then numbers (halved toward their floor)."""
     calls = 0
     cache: dict[str, bool] = {}
+    accepted = [copy.deepcopy(sc)]  # every reduction step accepts the candidate that failed
 
     def test(candidate: Scenario) -> bool:
         nonlocal calls
@@ -66,6 +67,8 @@ def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
                 raise OutOfTests
             calls += 1
             cache[key] = still_fails(candidate)
+        if cache[key]:
+            accepted.append(candidate)
         return cache[key]
 
     best = copy.deepcopy(sc)
@@ -77,7 +80,7 @@ def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
         best = _with_clients(best, best["clients"])
         best = _shrink_numbers(best, test)
     except OutOfTests:
-        pass
+        best = accepted[-1]  # the budget ran out mid-stage: keep the last reduction reached
     return best, calls
 
 
@@ -105,6 +108,10 @@ def _shrink_numbers(sc: Scenario, test: Callable[[Scenario], bool]) -> Scenario:
                     continue
                 while value > floor:
                     smaller = max(floor, value // 2 if isinstance(value, int) else round(value / 2, 3))
+                    if smaller >= value:  # rounding can stall a small float
+                        smaller = floor
+                    if smaller == value:
+                        break
                     candidate = copy.deepcopy(best)
                     candidate[table][i][key] = smaller
                     if not test(candidate):

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from typing import Any
 
 from fuzz.bus.factory import BusChoice
@@ -96,7 +97,15 @@ def main(argv: list[str]) -> int:
             for line in sys.stdin:
                 if not line.strip():
                     continue
-                reply = execute(json.loads(line), choice, pool)
+                request = json.loads(line)
+                try:
+                    reply = execute(request, choice, pool)
+                except Interrupted:
+                    raise
+                except Exception:  # noqa: BLE001 - a rig bug in one execution: report, go on
+                    reply = {"index": request["index"], "out": request["out"], "fatal": False,
+                             "error": "rig error: " + traceback.format_exc()[-2000:]}
+                    pool.close()  # the bus may be in any state now
                 out.write(json.dumps(reply) + "\n")
                 out.flush()
     except Interrupted:

@@ -20,6 +20,11 @@ class Attacker:
     def time_left(self) -> bool:
         return time.monotonic() < self.deadline and not self.stopped()
 
+    def window(self, default: float) -> float:
+        """How long to watch for the bus's reaction: `default`, cut to what is left of the
+        attack's duration (but never under 0.1 s), so short attacks stay short."""
+        return min(default, max(0.1, self.deadline - time.monotonic()))
+
     def step(self, what: str, **fields: Any) -> None:
         self.journal.write("ok", "attack-step", step=what, **fields)
 

@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from jeepney import DBusAddress, HeaderFields, new_method_call, new_signal
+from jeepney.auth import AuthenticationError
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Parser
 
@@ -33,7 +34,7 @@ def run_attack(journal: Journal, address_path: str, kind: str, params: dict[str,
     journal.write("invoke", "attack", kind=kind, params=params)
     try:
         summary = ATTACKS[kind](attacker)
-    except (OSError, ConnectionError, TimeoutError) as e:
+    except (OSError, ConnectionError, TimeoutError, AuthenticationError) as e:
         journal.write("ok", "attack", kind=kind, outcome="connection-error",
                       error=f"{type(e).__name__}: {e}")
     else:
@@ -91,7 +92,7 @@ def flood_connections(a: Attacker) -> dict[str, Any]:
                 a.step("first-refusal", at=i, error=f"{type(e).__name__}: {e}")
     a.step("holding", connections=opened, stage=stage)
     a.hold()
-    closed = sum(1 for s in a.held if raw.wait_closed(s, 0.01)[0])
+    closed = raw.closed_by_peer(a.held)
     outcome = "refused" if refused else "closed-by-bus" if opened and closed == opened else "held"
     return {"outcome": outcome, "opened": opened, "refused": refused,
             "closed_by_bus": closed, "errors": errors}
@@ -141,7 +142,7 @@ def unread_calls(a: Attacker) -> dict[str, Any]:
         if not a.time_left():
             break
         try:
-            sock.sendall(echo_call(target, i, "attacker", payload).serialise(serial=i + 2))
+            sock.sendall(echo_call(target, i, a.journal.process, payload).serialise(serial=i + 2))
             sent += 1
         except socket.timeout:
             a.step("blocked", sent=sent)
@@ -162,7 +163,7 @@ def slow_reader(a: Attacker) -> dict[str, Any]:
     sock.sendall(message_bus.AddMatch(rule).serialise(serial=2))
     a.hold()
     # Only now read: a bus that dropped us still flushes what it had queued, then closes.
-    closed, _ = raw.wait_closed(sock, 2.0)
+    closed, _ = raw.wait_closed(sock, a.window(2.0))
     return {"outcome": "disconnected" if closed else "survived"}
 
 
@@ -174,7 +175,7 @@ def big_message(a: Attacker) -> dict[str, Any]:
         sock.sendall(data)
     except (BrokenPipeError, ConnectionResetError, socket.timeout) as e:
         a.step("send-failed", error=type(e).__name__)
-    closed, got = raw.wait_closed(sock, 1.0)
+    closed, got = raw.wait_closed(sock, a.window(1.0))
     return {"outcome": "disconnected" if closed else "accepted", "bytes": len(data),
             "errors": raw.error_names(got)}
 
@@ -205,7 +206,7 @@ def malformed(a: Attacker) -> dict[str, Any]:
                     sock.shutdown(socket.SHUT_WR)
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            closed, got = raw.wait_closed(sock, 1.0)
+            closed, got = raw.wait_closed(sock, a.window(1.0))
             outcome = "disconnected" if closed else "kept"
             results[name] = {"outcome": outcome, "errors": raw.error_names(got)}
             a.step("mutation", mutation=name, outcome=outcome, errors=raw.error_names(got))
@@ -255,7 +256,7 @@ def sasl(a: Attacker) -> dict[str, Any]:
                 sock.sendall(SASL_ABUSES[name])
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            closed, got = raw.wait_closed(sock, float(a.p.get("wait", 1.0)))
+            closed, got = raw.wait_closed(sock, a.window(float(a.p.get("wait", 1.0))))
             lines = [l for l in got.decode(errors="replace").split("\r\n") if l][:5]
             results[name] = {"outcome": "disconnected" if closed else "kept", "replies": lines}
             a.step("sasl", abuse=name, outcome=results[name]["outcome"], replies=lines)
@@ -270,7 +271,7 @@ def spoof_uid(a: Attacker) -> dict[str, Any]:
     sock = raw.connect_unix(a.path)
     a.held.append(sock)
     sock.sendall(b"\0AUTH EXTERNAL " + claim + b"\r\n")
-    closed, got = raw.wait_closed(sock, 1.0)
+    closed, got = raw.wait_closed(sock, a.window(1.0))
     reply = got.decode(errors="replace").strip()
     accepted = reply.startswith("OK")
     a.step("auth", claimed_uid=int(a.p.get("claim", 0)), real_uid=os.geteuid(), reply=reply)
@@ -340,7 +341,7 @@ def fd_flood(a: Attacker) -> dict[str, Any]:
         except OSError as e:
             a.step("send-failed", error=f"{type(e).__name__}: {e}")
             return {"outcome": "kernel-refused", "error": str(e), "fds": count}
-        closed, got = raw.wait_closed(sock, 1.0)
+        closed, got = raw.wait_closed(sock, a.window(1.0))
     finally:
         os.close(r)
         os.close(w)

@@ -7,6 +7,8 @@ import random
 import time
 from typing import Iterator
 
+STOP_CHECK_S = 0.02
+
 
 def paced_sequence(ops: int | None, rate: float, stopped) -> Iterator[int]:
     """Sequence numbers 0, 1, ... (ops of them, or endless), each yielded when it is due.
@@ -19,9 +21,11 @@ def paced_sequence(ops: int | None, rate: float, stopped) -> Iterator[int]:
         if stopped():
             return
         if rate > 0:
-            delay = start + seq / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            due = start + seq / rate
+            while (delay := due - time.monotonic()) > 0:
+                time.sleep(min(delay, STOP_CHECK_S))  # a stop request is seen within 20 ms
+                if stopped():
+                    return
         yield seq
 
 

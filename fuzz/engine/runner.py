@@ -58,6 +58,7 @@ HUNG_STOP_GRACE_S = 1.0
 ATTACKER_STOP_GRACE_S = 2.0
 CTX_SAMPLE_EVERY_S = 0.1
 MID_BROADCAST_NS = 20_000_000
+HUNG_END_S = 1.0  # traffic ends this long after a hang snapshot (if the bus stays hung)
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -126,6 +127,7 @@ class Runner:
         self.ctx_end: int | None = None
         self.ping_open_since: int | None = None  # monotonic ns of the open sentinel ping
         self.hang_snapshot_taken = False
+        self.hung_since: float | None = None
         self.baseline_fds = 0
         self.undos: list[_Undo] = []
         self.attackers = 0
@@ -238,6 +240,9 @@ class Runner:
                 next_progress = now + 1.0
             if elapsed >= bound.duration:
                 return "duration"
+            if self.hang_snapshot_taken and self.hung_since is not None and \
+                    now - self.hung_since >= HUNG_END_S:
+                return "bus-hung"  # the evidence is taken; waiting for the bound adds nothing
             if bound.ops is not None and self.counters.invokes >= bound.ops:
                 return "ops"
             timed_faults = any(u.due is not None for u in self.undos)
@@ -452,6 +457,7 @@ class Runner:
         else:
             self.ping_open_since = None
             self.hang_snapshot_taken = False
+            self.hung_since = None
 
     def _check_liveness(self, now: float) -> None:
         """A ping open longer than hang_after while the bus exists: snapshot the bus once."""
@@ -464,6 +470,7 @@ class Runner:
         if open_s < self.scenario.watch.hang_after or not self.bus.alive():
             return
         self.hang_snapshot_taken = True
+        self.hung_since = now
         self.progress("hang", {"open_s": round(open_s, 2)})
         self.watcher.snapshot(f"liveness ping unanswered for {open_s:.1f} s", self.bus.pids())
 

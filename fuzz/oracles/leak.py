@@ -149,8 +149,11 @@ def _bus_totals_before(events: Sequence[Event], before: int,
     if not last:
         return {}
     any_index = next(iter(last.values())).index
+    # A socketpair with both ends in the bus is its own plumbing (dbus-daemon makes one
+    # lazily, sometimes after the baseline sample); client connections have a client peer.
     n_sockets = sum(1 for s in (sockets.get("sockets") if sockets else [])
-                    if str(s.get("owner", "")).startswith("bus"))
+                    if str(s.get("owner", "")).startswith("bus")
+                    and not str(s.get("peer_owner") or "").startswith("bus"))
     return {
         "fds": (sum(e.get("fds", 0) for e in last.values()), any_index),
         "rss": (sum(e.get("rss", 0) for e in last.values()), any_index),

@@ -144,6 +144,24 @@ def wait_closed(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
         got += chunk
 
 
+def closed_by_peer(socks: list[socket.socket]) -> int:
+    """How many of these sockets the bus has closed (EOF or reset), looking once at all."""
+    import select
+    closed = 0
+    ready, _, _ = select.select(socks, [], [], 0) if socks else ([], [], [])
+    for sock in ready:
+        try:
+            sock.setblocking(False)
+            while chunk := sock.recv(65536):
+                del chunk  # drain what the bus sent before closing
+            closed += 1
+        except BlockingIOError:
+            pass  # data but no EOF: still open
+        except (ConnectionResetError, BrokenPipeError):
+            closed += 1
+    return closed
+
+
 def error_names(data: bytes) -> list[str]:
     """D-Bus error names in a stream of messages (best effort; stops at the first bad one)."""
     parser = Parser()

@@ -18,6 +18,8 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --grow-memory KB      keep KB of memory per forwarded message, forever
   --hang-after N        after N messages to clients, stop serving (sleep; --spin: busy loop)
   --crash-after N       after N messages to clients, abort (SIGABRT)
+  --crash-on-fds N      abort when a message carrying N or more fds is delivered
+  --hang-on-size N      stop serving when a message of N bytes or more is delivered
 """
 
 from __future__ import annotations
@@ -259,6 +261,10 @@ class Relay:
             os.abort()
         if a.hang_after and self.delivered >= a.hang_after:
             hang(a.spin)
+        if a.crash_on_fds and len(fds) >= a.crash_on_fds:
+            os.abort()
+        if a.hang_on_size and len(msg) >= a.hang_on_size:
+            hang(a.spin)
         if a.grow_memory:
             self.kept.append(bytearray(a.grow_memory * 1024))
         kind = msg[1]
@@ -366,6 +372,8 @@ def main() -> None:
     p.add_argument("--hang-after", type=int, default=0, metavar="N")
     p.add_argument("--spin", action="store_true")
     p.add_argument("--crash-after", type=int, default=0, metavar="N")
+    p.add_argument("--crash-on-fds", type=int, default=0, metavar="N")
+    p.add_argument("--hang-on-size", type=int, default=0, metavar="N")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     workdir = os.environ["BUSRIG_DIR"]

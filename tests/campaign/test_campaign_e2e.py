@@ -1,0 +1,114 @@
+"""Campaigns end to end against the deliberately buggy relay: found, minimized, stored,
+replayed, turned into a regression test, and a store that survives a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fuzz.campaign.store import CrashStore
+from tests.conftest import ROOT, leftover_processes, rig_env, run_rig
+
+RELAY = f"{sys.executable} {ROOT / 'tests' / 'buggy_bus' / 'relay.py'}"
+BUGGY = f"{RELAY} --crash-on-fds 1 --hang-on-size 4000"
+
+
+def fuzz_args(store: Path, out: Path, budget: float, bus_cmd: str = BUGGY, seed: int = 2) -> list[str]:
+    return ["fuzz", "--bus-cmd", bus_cmd, "--budget", str(budget), "--seed", str(seed),
+            "--jobs", "2", "--crashes", str(store), "--out", str(out), "--no-dashboard"]
+
+
+@pytest.mark.timeout(400)
+def test_campaign_finds_minimizes_stores_and_replays_both_bugs(tmp_path: Path, rig_tmp: Path):
+    store = tmp_path / "crashes"
+    run = run_rig(*fuzz_args(store, tmp_path / "work", 90), tmpdir=rig_tmp, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    entries = {CrashStore(str(store)).meta(s)["oracle"]: s for s in CrashStore(str(store)).signatures()}
+    assert {"crash", "hang"} <= set(entries), run.stdout
+    for oracle in ("crash", "hang"):
+        entry = store / entries[oracle]
+        meta = json.loads((entry / "meta.json").read_text())
+        case = (entry / "case.toml").read_text()
+        original = (entry / "original.toml").read_text()
+        assert len(case) <= len(original)
+        assert int(meta["reliability"].split("/")[0]) >= 1, meta
+        assert (entry / "history.jsonl").read_text().strip(), "no history excerpt"
+        assert "python rig.py replay" in (entry / "report.md").read_text()
+        replay = run_rig("replay", str(entry), "--times", "2", "--out", str(tmp_path / oracle),
+                         tmpdir=rig_tmp, timeout=200)
+        assert replay.returncode == 1 and "still reproduces" in replay.stdout, replay.stdout
+    # The crash needs an fd: its minimized case must still pass one, and little else.
+    crash_case = (store / entries["crash"] / "case.toml").read_text()
+    assert "fd" in crash_case
+    # The regression-test plugin: the stored cases still reproduce, so their tests fail.
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(store / entries["crash"]), "--busrig-times", "1"],
+                            capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
+                            timeout=200)
+    assert result.returncode == 1 and "still reproduces" in result.stdout, result.stdout
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+
+
+@pytest.mark.timeout(300)
+def test_plugin_passes_once_the_bug_is_fixed(tmp_path: Path, rig_tmp: Path):
+    store = tmp_path / "crashes"
+    run = run_rig(*fuzz_args(store, tmp_path / "work", 40, f"{RELAY} --crash-on-fds 1"),
+                  tmpdir=rig_tmp, timeout=200)
+    assert run.returncode == 1, run.stdout + run.stderr
+    entry = next(iter(CrashStore(str(store)).signatures()))
+    meta = json.loads((store / entry / "meta.json").read_text())
+    meta["bus"]["label"] = f"command({RELAY})"  # the same bus with the bug fixed
+    (store / entry / "meta.json").write_text(json.dumps(meta))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(store), "--busrig-times", "1"],
+                            capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
+                            timeout=200)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout
+
+
+@pytest.mark.timeout(300)
+def test_store_survives_sigkill_and_a_later_campaign_merges_into_it(tmp_path: Path,
+                                                                   rig_tmp: Path):
+    store, work = tmp_path / "crashes", tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
+                             *fuzz_args(store, work, 120, f"{RELAY} --crash-on-fds 1")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=rig_env(rig_tmp), cwd=ROOT)
+    deadline = time.monotonic() + 150
+    log = work / "campaign.jsonl"
+    # Kill it in the middle: after a few executions and while it may be writing the store.
+    while time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if len(lines) >= 6 or any(p.name.startswith(".tmp-") for p in store.glob("*")):
+            break
+        time.sleep(0.05)
+    kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (leftover_processes(str(rig_tmp))
+                                           or any(psutil.pid_exists(k) and psutil.Process(k).status()
+                                                  != psutil.STATUS_ZOMBIE for k in kids)):
+        time.sleep(0.1)
+    assert leftover_processes(str(rig_tmp)) == []
+    # Whatever the moment, the store is valid: every visible entry is complete.
+    before = CrashStore(str(store))
+    for sig in before.signatures():
+        assert {p.name for p in (store / sig).iterdir()} >= {"case.toml", "meta.json", "report.md"}
+    # A later campaign (same seed: the same first scenarios) merges into the same store.
+    again = run_rig(*fuzz_args(store, tmp_path / "work2", 30, f"{RELAY} --crash-on-fds 1"),
+                    tmpdir=rig_tmp, timeout=200)
+    assert again.returncode in (0, 1), again.stdout + again.stderr
+    after = CrashStore(str(store))
+    sigs = list(after.signatures())
+    assert sigs and all(after.meta(s)["hits"] >= 1 for s in sigs)
+    if list(before.signatures()):
+        assert "known hit" in again.stdout and " 0 known hit(s)" not in again.stdout
+    assert not any(p.name.startswith(".tmp-") for p in store.iterdir())
