@@ -105,6 +105,10 @@ def _janitor_main(read_fd: int) -> None:
     # Ctrl-C reaches the whole foreground group; the janitor must outlive the rig.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
+    # A group of its own: when the rig runs inside a process group that someone kills as a
+    # whole (a campaign worker, killed by the campaign's janitor), the janitor must survive
+    # that kill to clean up after the rig.
+    os.setpgid(0, 0)
     dirs: set[str] = set()
     groups: set[int] = set()
     cgroups: set[str] = set()

@@ -11,8 +11,6 @@ passes once it does not: a fixed bug stays fixed. Installed with the package (en
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +56,12 @@ class CaseItem(pytest.Item):
             choice = BusChoice(kind=opt("--busrig-bus"))
         elif opt("--busrig-bus-cmd"):
             choice = BusChoice(command=opt("--busrig-bus-cmd"))
-        out = tempfile.mkdtemp(prefix=f"busrig-replay-{self.name}-")
+        # pytest's own base temp dir (it keeps the last few sessions): the runs stay there
+        # as evidence, and pytest removes them in time. (No public API reaches it from an
+        # Item; _tmp_path_factory is what the tmp_path fixture itself uses.)
+        out = str(self.config._tmp_path_factory.mktemp(f"replay-{self.name}"))
         hits, times, meta = replay_case(str(self.path.parent), choice, opt("--busrig-times"), out)
-        if not hits:
-            shutil.rmtree(out, ignore_errors=True)  # kept only as evidence of a failure
-        else:
+        if hits:
             raise CaseReproduces(f"{meta['title']}: still reproduces in {hits}/{times} runs"
                                  f" (stored reliability {meta['reliability']}); runs in {out}")
 

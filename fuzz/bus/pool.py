@@ -41,7 +41,7 @@ class BusPool:
             return self.bus, self.info, True
         self.close()
         self._dir = contextlib.ExitStack()
-        workdir = self._dir.enter_context(private_dir("pool-bus", open_to_all_uids))
+        workdir = self._dir.enter_context(private_dir("bus", open_to_all_uids))
         self.bus = make_bus(choice, workdir, os.path.join(workdir, "bus.log"), spec,
                             open_to_all_uids=open_to_all_uids)
         self._key = key

@@ -62,7 +62,16 @@ def message_length(buf: bytes) -> int | None:
 
 
 def header_fields(msg: bytes) -> dict[int, object]:
-    """The header fields we need: strings and uint32 values, little or big endian."""
+    """The header fields we need: strings and uint32 values, little or big endian. A header
+    we cannot read gives no fields: the message is forwarded untouched and the inner
+    dbus-daemon judges it. (A campaign found this relay dying on random bytes here.)"""
+    try:
+        return _header_fields(msg)
+    except (ValueError, IndexError, struct.error):  # UnicodeDecodeError is a ValueError
+        return {}
+
+
+def _header_fields(msg: bytes) -> dict[int, object]:
     endian = "<" if msg[0:1] == b"l" else ">"
     (fields_len,) = struct.unpack(endian + "I", msg[12:16])
     pos, end, out = 16, 16 + fields_len, {}
@@ -232,7 +241,10 @@ class Relay:
             msg, pair.up = pair.up[:n], pair.up[n:]
             f = header_fields(msg)
             if f.get(FIELD_MEMBER) in CREDENTIAL_METHODS and f.get(FIELD_DEST) == BUS:
-                call = parse(msg)
+                try:
+                    call = parse(msg)
+                except Exception:  # noqa: BLE001 - malformed: the inner bus will say so
+                    continue
                 pair.cred_queries[call.header.serial] = (f.get(FIELD_MEMBER), call.body[0])
 
     def forward_down(self, pair: Pair) -> None:

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
 
 from fuzz.campaign.store import CrashStore
+from tests.bus.test_lifecycle import wait_until
 from tests.conftest import ROOT, leftover_processes, rig_env, run_rig
 
 RELAY = f"{sys.executable} {ROOT / 'tests' / 'buggy_bus' / 'relay.py'}"
@@ -26,7 +28,7 @@ def fuzz_args(store: Path, out: Path, budget: float, bus_cmd: str = BUGGY, seed:
 
 
 @pytest.mark.timeout(400)
-def test_campaign_finds_minimizes_stores_and_replays_both_bugs(tmp_path: Path, rig_tmp: Path):
+def test_campaign_finds_both_bugs(tmp_path: Path, rig_tmp: Path):
     store = tmp_path / "crashes"
     run = run_rig(*fuzz_args(store, tmp_path / "work", 90), tmpdir=rig_tmp, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
@@ -35,25 +37,28 @@ def test_campaign_finds_minimizes_stores_and_replays_both_bugs(tmp_path: Path, r
     for oracle in ("crash", "hang"):
         entry = store / entries[oracle]
         meta = json.loads((entry / "meta.json").read_text())
-        case = (entry / "case.toml").read_text()
-        original = (entry / "original.toml").read_text()
-        assert len(case) <= len(original)
+        case = tomllib.loads((entry / "case.toml").read_text())
+        original = tomllib.loads((entry / "original.toml").read_text())
+        # Minimized: no bigger than what the campaign ran, and small in absolute terms.
+        assert len(case["schedule"]) <= len(original["schedule"])
+        assert len(case["clients"]) <= len(original["clients"])
+        assert len(case["schedule"]) <= 2 and len(case["clients"]) <= 3, case
         assert int(meta["reliability"].split("/")[0]) >= 1, meta
         assert (entry / "history.jsonl").read_text().strip(), "no history excerpt"
         assert "python rig.py replay" in (entry / "report.md").read_text()
         replay = run_rig("replay", str(entry), "--times", "2", "--out", str(tmp_path / oracle),
                          tmpdir=rig_tmp, timeout=200)
         assert replay.returncode == 1 and "still reproduces" in replay.stdout, replay.stdout
-    # The crash needs an fd: its minimized case must still pass one, and little else.
-    crash_case = (store / entries["crash"] / "case.toml").read_text()
-    assert "fd" in crash_case
     # The regression-test plugin: the stored cases still reproduce, so their tests fail.
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(store / entries["crash"]), "--busrig-times", "1"],
+                             str(store / entries["crash"]), "--busrig-times", "1",
+                             "--basetemp", str(tmp_path / "inner")],
                             capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
                             timeout=200)
     assert result.returncode == 1 and "still reproduces" in result.stdout, result.stdout
-    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+    # The fork server and resource tracker notice their parent's exit a moment later.
+    assert wait_until(lambda: leftover_processes(str(rig_tmp)) == []), leftover_processes(str(rig_tmp))
+    assert list(rig_tmp.iterdir()) == []
 
 
 @pytest.mark.timeout(300)
@@ -62,19 +67,22 @@ def test_plugin_passes_once_the_bug_is_fixed(tmp_path: Path, rig_tmp: Path):
     run = run_rig(*fuzz_args(store, tmp_path / "work", 40, f"{RELAY} --crash-on-fds 1"),
                   tmpdir=rig_tmp, timeout=200)
     assert run.returncode == 1, run.stdout + run.stderr
-    entry = next(iter(CrashStore(str(store)).signatures()))
-    meta = json.loads((store / entry / "meta.json").read_text())
-    meta["bus"]["label"] = f"command({RELAY})"  # the same bus with the bug fixed
-    (store / entry / "meta.json").write_text(json.dumps(meta))
+    entries = list(CrashStore(str(store)).signatures())
+    assert entries
+    for entry in entries:
+        meta = json.loads((store / entry / "meta.json").read_text())
+        meta["bus"]["label"] = f"command({RELAY})"  # the same bus with the bug fixed
+        (store / entry / "meta.json").write_text(json.dumps(meta))
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             str(store), "--busrig-times", "1"],
+                             str(store), "--busrig-times", "1",
+                             "--basetemp", str(tmp_path / "inner")],
                             capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
                             timeout=200)
-    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout
+    assert result.returncode == 0 and f"{len(entries)} passed" in result.stdout, result.stdout
 
 
 @pytest.mark.timeout(300)
-def test_store_survives_sigkill_and_a_later_campaign_merges_into_it(tmp_path: Path,
+def test_store_survives_sigkill(tmp_path: Path,
                                                                    rig_tmp: Path):
     store, work = tmp_path / "crashes", tmp_path / "work"
     proc = subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
