@@ -26,6 +26,9 @@ def add_commands(sub: Any, add_bus_arguments: Any) -> None:
                       help="pure random generation (no corpus, no mutation)")
     fuzz.add_argument("--no-minimize", action="store_true", help="store findings unminimized")
     fuzz.add_argument("--max-execs", type=int, default=None, help="stop after this many")
+    fuzz.add_argument("--short", action="store_true",
+                      help="only the cheapest scenarios (one caller, at most one fault):"
+                           " for measuring the rig's own speed")
     fuzz.add_argument("--no-dashboard", action="store_true",
                       help="plain progress lines (also when stdout is not a terminal)")
 
@@ -65,7 +68,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     config = CampaignConfig(bus=choice, budget=args.budget, seed=seed, out=out,
                             crashes=args.crashes, jobs=args.jobs, shard=shard,
                             feedback=not args.no_feedback, minimize=not args.no_minimize,
-                            max_execs=args.max_execs)
+                            max_execs=args.max_execs, short=args.short)
     print(f"busrig fuzz: bus {choice.label}, seed {seed}, shard {shard[0]}/{shard[1]},"
           f" {args.jobs} job(s), budget {args.budget:g} s, store {args.crashes}, work dir {out}",
           flush=True)

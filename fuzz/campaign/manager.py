@@ -51,6 +51,7 @@ class CampaignConfig:
     feedback: bool = True
     minimize: bool = True
     max_execs: int | None = None
+    short: bool = False  # generate only the cheapest executions (benchmarks)
     other_uids: bool = field(default_factory=lambda: os.geteuid() == 0)
 
 
@@ -230,7 +231,7 @@ class Campaign:
             self.stats.mutated += 1
             return child, parent.index, applied
         self.stats.generated += 1
-        return generate(rng, name, self.c.other_uids), None, []
+        return generate(rng, name, self.c.other_uids, self.c.short), None, []
 
     def _pick_parent(self, rng) -> CorpusEntry:
         # Favour entries that brought more new behaviour, and recent ones.
