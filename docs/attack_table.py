@@ -18,8 +18,10 @@ BUSES = ("dbus-daemon", "dbus-broker")
 PREFIXES = ("attack_", "cve_", "broker_", "fault_", "sched_", "syscall_")
 
 
-def outcome(out: str) -> str:
+def outcome(out: str, stderr: str) -> str:
     parts = []
+    if not os.path.exists(os.path.join(out, "history.jsonl")):
+        return "no history: " + (stderr.strip().splitlines() or ["?"])[-1]
     with open(os.path.join(out, "history.jsonl")) as f:
         for line in f:
             e = json.loads(line)
@@ -51,10 +53,10 @@ def main() -> None:
         cells = []
         for bus in BUSES:
             with tempfile.TemporaryDirectory() as out:
-                rc = subprocess.run([sys.executable, os.path.join(ROOT, "rig.py"), "run", path,
-                                     "--bus", bus, "--seed", "1", "--out", out, "--quiet"],
-                                    capture_output=True, text=True).returncode
-                cells.append(f"exit {rc}: {outcome(out)}")
+                done = subprocess.run([sys.executable, os.path.join(ROOT, "rig.py"), "run", path,
+                                       "--bus", bus, "--seed", "1", "--out", out, "--quiet"],
+                                      capture_output=True, text=True)
+                cells.append(f"exit {done.returncode}: {outcome(out, done.stderr)}")
         rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
     print("| scenario | dbus-daemon | dbus-broker |\n|---|---|---|")
     print("\n".join(rows))

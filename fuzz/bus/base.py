@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import psutil
 from fuzz.lifecycle import child_preexec, janitor
 
 STOP_GRACE_S = 3.0
+PIDS_CACHE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class BusMaster(ABC):
         self.open_to_all_uids = open_to_all_uids
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
+        self._pids_cache: tuple[float, list[int]] | None = None
 
     @abstractmethod
     def start(self) -> BusInfo:
@@ -92,15 +95,22 @@ class BusMaster(ABC):
         return None if self.proc is None else self.proc.poll()
 
     def pids(self) -> list[int]:
-        """The bus process and its descendants (a --bus-cmd wrapper may fork)."""
+        """The bus process and its descendants (a --bus-cmd wrapper may fork). Finding the
+        descendants reads every process's /proc entry, so the answer is reused for a moment:
+        the watchers ask every sample."""
         if not self.alive():
             return []
         assert self.proc is not None
+        now = time.monotonic()
+        if self._pids_cache is not None and now - self._pids_cache[0] < PIDS_CACHE_S:
+            return list(self._pids_cache[1])
         try:
             root = psutil.Process(self.proc.pid)
-            return [root.pid] + [c.pid for c in root.children(recursive=True)]
+            pids = [root.pid] + [c.pid for c in root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+        self._pids_cache = (now, pids)
+        return list(pids)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the bus process itself (not its group): a fault, not a teardown."""
