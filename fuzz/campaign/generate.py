@@ -57,7 +57,10 @@ def generate(rng: random.Random, name: str, other_uids: bool = False,
         "bound": {"duration": BOUND_S},
     }
     for _ in range(rng.choice([0, 1] if short else [0, 1, 1, 2, 2, 3, 4])):
-        sc["schedule"].append(new_step(rng, sc, other_uids))
+        step = new_step(rng, sc, other_uids)
+        if short:  # while the short traffic still runs
+            step["at"] = round(step["at"] / 4, 3)
+        sc["schedule"].append(step)
     sc["schedule"].sort(key=lambda s: s["at"])
     return sc
 

@@ -58,6 +58,7 @@ HUNG_STOP_GRACE_S = 1.0
 ATTACKER_STOP_GRACE_S = 2.0
 CTX_SAMPLE_EVERY_S = 0.1
 MID_BROADCAST_NS = 20_000_000
+SETTLE_START_S = 1.0
 HUNG_END_S = 1.0  # traffic ends this long after a hang snapshot (if the bus stays hung)
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -190,6 +191,8 @@ class Runner:
                        version=info.version, reused=reused)
         self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
                               "version": info.version})
+        if not reused:
+            self._wait_bus_settled()
         self.baseline_fds = self._bus_fds() or 0
         self.watcher.sample(self._watch_targets())
         self._record_bus_state("baseline")
@@ -579,9 +582,26 @@ class Runner:
             fds = self._bus_fds()
             if fds is not None and fds <= self.baseline_fds:
                 break
-            time.sleep(0.05)
+            time.sleep(0.005)
         self.watcher.sample(self._watch_targets())
         self._record_bus_state("final")
+
+    def _wait_bus_settled(self) -> None:
+        """A bus that has just printed its address may still be setting up (dbus-daemon
+        opens an internal socketpair and a few files a moment later): the leak oracle's
+        baseline waits until every bus process sleeps in its main loop (at most 1 s)."""
+        from fuzz.watch.procstat import sample_process
+        assert self.bus is not None
+        deadline = time.monotonic() + SETTLE_START_S
+        while time.monotonic() < deadline:
+            samples = [sample_process(pid) for pid in self.bus.pids()]
+            if samples and all(s is not None and s.state == "S" for s in samples):
+                time.sleep(0.01)  # and stays there
+                again = [sample_process(pid) for pid in self.bus.pids()]
+                if all(s is not None and s.state == "S" and s.fds == b.fds
+                       for s, b in zip(again, samples)):
+                    return
+            time.sleep(0.005)
 
     def _bus_fds(self) -> int | None:
         from fuzz.watch.procstat import sample_process

@@ -43,8 +43,7 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
     after = _bus_totals_before(events, final.time, after=last_exit)
     if before and after:
         grown_sockets = after["sockets"][0] - before["sockets"][0]
-        grown_plumbing = after["plumbing"][0] - before["plumbing"][0]
-        grown_other = after["fds"][0] - before["fds"][0] - grown_sockets - grown_plumbing
+        grown_other = after["fds"][0] - before["fds"][0] - grown_sockets
         for key, grown, allowed, what in (
                 ("sockets", grown_sockets, 0, "sockets"),
                 ("fds", grown_other, LAZY_FDS, "file descriptors other than sockets")):
@@ -150,14 +149,9 @@ def _bus_totals_before(events: Sequence[Event], before: int,
     if not last:
         return {}
     any_index = next(iter(last.values())).index
-    # A socketpair with both ends in the bus is its own plumbing (dbus-daemon makes one
-    # lazily, sometimes after the baseline sample); client connections have a client peer.
-    bus_sockets = [s for s in (sockets.get("sockets") if sockets else [])
-                   if str(s.get("owner", "")).startswith("bus")]
-    plumbing = sum(1 for s in bus_sockets if str(s.get("peer_owner") or "").startswith("bus"))
-    n_sockets = len(bus_sockets) - plumbing
+    n_sockets = sum(1 for s in (sockets.get("sockets") if sockets else [])
+                    if str(s.get("owner", "")).startswith("bus"))
     return {
-        "plumbing": (plumbing, sockets.index if sockets else any_index),
         "fds": (sum(e.get("fds", 0) for e in last.values()), any_index),
         "rss": (sum(e.get("rss", 0) for e in last.values()), any_index),
         "sockets": (n_sockets, sockets.index if sockets else any_index),
