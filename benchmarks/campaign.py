@@ -28,7 +28,7 @@ def campaign(bus: list[str], seconds: float, *extra: str, seed: int = 11) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "work")
         subprocess.run([sys.executable, os.path.join(ROOT, "rig.py"), "fuzz", *bus,
-                        "--budget", str(seconds), "--seed", str(seed), "--jobs", "2",
+                        "--budget", str(seconds), "--seed", str(seed),
                         "--crashes", os.path.join(tmp, "store"), "--out", out,
                         "--no-dashboard", *extra],
                        capture_output=True, text=True, cwd=ROOT, check=False)
@@ -46,18 +46,24 @@ def campaign(bus: list[str], seconds: float, *extra: str, seed: int = 11) -> dic
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
-    print(f"campaign throughput, {seconds:g} s each, 2 workers, no minimization:")
+    print(f"campaign throughput, {seconds:g} s each, no minimization:")
     for label, bus, extra in (
-            ("dbus-daemon", ["--bus", "dbus-daemon"], ()),
-            ("dbus-broker", ["--bus", "dbus-broker"], ()),
-            ("dbus-daemon, short executions", ["--bus", "dbus-daemon"], ("--short", "--no-feedback"))):
+            ("dbus-daemon, 2 workers", ["--bus", "dbus-daemon"], ("--jobs", "2")),
+            ("dbus-broker, 2 workers", ["--bus", "dbus-broker"], ("--jobs", "2")),
+            ("dbus-daemon, 6 workers", ["--bus", "dbus-daemon"], ("--jobs", "6")),
+            ("dbus-daemon, short, 2 workers", ["--bus", "dbus-daemon"],
+             ("--short", "--no-feedback", "--jobs", "2")),
+            ("dbus-daemon, short, 6 workers", ["--bus", "dbus-daemon"],
+             ("--short", "--no-feedback", "--jobs", "6")),
+            ("dbus-broker, short, 6 workers", ["--bus", "dbus-broker"],
+             ("--short", "--no-feedback", "--jobs", "6"))):
         s = campaign(bus, seconds, "--no-minimize", *extra)
         print(f"  {label:32} {s['execs']:5} executions  {s['execs_per_s']:6.2f}/s")
     print(f"\nfeedback vs pure random generation on the buggy relay ({BUGGY.split('relay.py')[1]}),"
           f" {seconds:g} s each, same seed:")
     rows = {}
     for label, extra in (("feedback (corpus + mutation)", ()), ("pure random", ("--no-feedback",))):
-        s = campaign(["--bus-cmd", BUGGY], seconds, "--no-minimize", *extra)
+        s = campaign(["--bus-cmd", BUGGY], seconds, "--no-minimize", "--jobs", "2", *extra)
         rows[label] = s
         per_min = 60.0 / s["elapsed"]
         print(f"  {label:30} {s['execs']:4} execs  {s['signatures']:2} signatures"
