@@ -26,7 +26,7 @@ from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng, to_
 from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
 from fuzz.errors import RigError
-from fuzz.lifecycle import child_preexec, janitor
+from fuzz.lifecycle import child_preexec, janitor, signals_raise
 
 WARMUP = 8  # fresh generations before mutation starts (per shard)
 MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
@@ -181,7 +181,7 @@ class Campaign:
         self.workers = Workers(self.c.bus, self.c.jobs)
         fatal_in_a_row = 0
         try:
-            with open(self.log_path, "a") as log:
+            with signals_raise(), open(self.log_path, "a") as log:
                 self.log = log
                 while True:
                     if self._may_start_more():
