@@ -162,14 +162,7 @@ _serials = iter(range(1000, 1 << 30))
 
 
 def _driver_call(sock: socket.socket, msg: Message) -> Message | None:
-    serial = next(_serials)
-    sock.sendall(msg.serialise(serial=serial))
-    msgs, _ = raw.recv_messages(
-        sock, 2.0, until=lambda m: m.header.fields.get(HeaderFields.reply_serial) == serial)
-    for reply in msgs:
-        if reply.header.fields.get(HeaderFields.reply_serial) == serial:
-            return reply
-    return None
+    return raw.call(sock, msg, next(_serials), 2.0)
 
 
 def bus_socket(a: Attacker) -> dict[str, Any]:

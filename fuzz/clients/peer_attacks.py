@@ -19,14 +19,11 @@ BUS_PATH = "/org/freedesktop/DBus"
 
 
 def _ask_driver(sock: socket.socket, msg, serial: int) -> Any:
-    sock.sendall(msg.serialise(serial=serial))
-    msgs, _ = raw.recv_messages(
-        sock, 3.0, until=lambda m: m.header.fields.get(HeaderFields.reply_serial) == serial)
-    for m in msgs:
-        if m.header.fields.get(HeaderFields.reply_serial) == serial:
-            err = m.header.fields.get(HeaderFields.error_name)
-            return err if err else m.body[0] if m.body else True
-    return None
+    """The error name, the first value of the reply (True if it has none), or None."""
+    reply = raw.call(sock, msg, serial)
+    if reply is None:
+        return None
+    return reply.header.fields.get(HeaderFields.error_name) or (reply.body[0] if reply.body else True)
 
 
 def scm_credentials(a: Attacker) -> dict[str, Any]:

@@ -105,6 +105,15 @@ def recv_messages(sock: socket.socket, seconds: float, want: int = 1,
     return out, False
 
 
+def call(sock: socket.socket, msg: Message, serial: int, timeout: float = 3.0) -> Message | None:
+    """Send `msg` with `serial` on a raw connection and return its reply or error (other
+    messages that arrive meanwhile are dropped), or None if none came within `timeout`."""
+    sock.sendall(msg.serialise(serial=serial))
+    is_reply = lambda m: m.header.fields.get(5) == serial  # noqa: E731 - reply_serial
+    msgs, _ = recv_messages(sock, timeout, until=is_reply)
+    return next((m for m in msgs if is_reply(m)), None)
+
+
 def nul_with_credentials(sock: socket.socket, pid: int, uid: int, gid: int) -> None:
     """The SASL nul byte with SCM_CREDENTIALS claiming (pid, uid, gid); the kernel only lets
     a privileged sender claim anything but its own (EPERM otherwise)."""
