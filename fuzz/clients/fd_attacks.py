@@ -11,7 +11,8 @@ import os
 import socket
 import tempfile
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from jeepney import DBusAddress, HeaderFields, new_signal
 from jeepney.bus_messages import message_bus
@@ -59,13 +60,19 @@ def _received(msgs: list[Message]) -> dict[int, list[tuple[int, int]]]:
     return out
 
 
-def _deleted_files(n: int) -> list[int]:
+@contextmanager
+def _deleted_files(n: int) -> Iterator[list[int]]:
+    """fds of n files already unlinked, closed again afterwards."""
     fds = []
-    for _ in range(n):
-        fd, path = tempfile.mkstemp(prefix="busrig-fd-")
-        os.unlink(path)
-        fds.append(fd)
-    return fds
+    try:
+        for _ in range(n):
+            fd, path = tempfile.mkstemp(prefix="busrig-fd-")
+            os.unlink(path)
+            fds.append(fd)
+        yield fds
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _send_and_compare(a: Attacker, batches: list[list[int]], one_write: bool = False,
@@ -222,30 +229,19 @@ def recursion(a: Attacker) -> dict[str, Any]:
 def pipelined(a: Attacker) -> dict[str, Any]:
     """CVE-2014-3533: several fd-carrying messages in one write, their fds in one batch; each
     message must arrive with its own fds."""
-    files = _deleted_files(6)
-    try:
+    with _deleted_files(6) as files:
         return _send_and_compare(a, [files[0:2], files[2:3], files[3:6]], one_write=True)
-    finally:
-        for fd in files:
-            os.close(fd)
 
 
 def foreign_endian(a: Attacker) -> dict[str, Any]:
     """CVE-2022-42012: a big-endian message with fds; the bus must not mix up their indexes."""
-    files = _deleted_files(3)
-    try:
+    with _deleted_files(3) as files:
         return _send_and_compare(a, [files], endian=Endianness.big)
-    finally:
-        for fd in files:
-            os.close(fd)
 
 
 def deleted_file(a: Attacker) -> dict[str, Any]:
-    files = _deleted_files(1)
-    try:
+    with _deleted_files(1) as files:
         return _send_and_compare(a, [files])
-    finally:
-        os.close(files[0])
 
 
 def undrained_pipe(a: Attacker) -> dict[str, Any]:

@@ -92,13 +92,22 @@ class BusCgroup:
         return f"{moved} process(es) moved back, cgroup {'removed' if removed else 'left for the janitor'}"
 
 
-def freeze_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
-    h = find_hierarchy("freezer")
+def _bus_cgroup(env: FaultEnv, controller: str, label: str) -> BusCgroup | str:
+    """The bus moved into a new cgroup of `controller`, or why that cannot be done."""
+    h = find_hierarchy(controller)
     pids = env.bus_pids()
-    if h is None or not pids:
-        return Applied("not applied: no writable freezer cgroup" if h is None else
-                       "not applied: the bus is not running")
-    group = BusCgroup(h, pids, "freeze")
+    if h is None:
+        return f"not applied: no writable {controller} cgroup"
+    if not pids:
+        return "not applied: the bus is not running"
+    return BusCgroup(h, pids, label)
+
+
+def freeze_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    group = _bus_cgroup(env, "freezer", "freeze")
+    if isinstance(group, str):
+        return Applied(group)
+    h, pids = group.h, list(group.home)
     _write(os.path.join(group.path, "cgroup.freeze" if h.v2 else "freezer.state"),
            "1" if h.v2 else "FROZEN")
     return Applied(f"froze bus pids {pids} in {group.path}",
@@ -106,14 +115,12 @@ def freeze_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
 
 
 def cpu_quota_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
-    h = find_hierarchy("cpu")
-    pids = env.bus_pids()
-    if h is None or not pids:
-        return Applied("not applied: no writable cpu cgroup" if h is None else
-                       "not applied: the bus is not running")
+    group = _bus_cgroup(env, "cpu", "cpu")
+    if isinstance(group, str):
+        return Applied(group)
+    h, pids = group.h, list(group.home)
     period = 100_000
     quota = max(1000, int(period * p["percent"] / 100))
-    group = BusCgroup(h, pids, "cpu")
     if h.v2:
         _write(os.path.join(group.path, "cpu.max"), f"{quota} {period}")
     else:
