@@ -20,6 +20,13 @@ from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 
 HARM_LATENCY_S = 1.0
+# Errors that say the called service was not there (killed, stopped, never started, or the
+# scenario has none): an attacker cannot be blamed for them, and a bus that wrongly dropped
+# the service is the loss oracle's finding. (A campaign's minimizer produced a caller without
+# a service beside an attack, and this oracle blamed the attack.)
+ABSENT_SERVICE_ERRORS = frozenset({
+    "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoReply"})
 AFTER_NS = 1_000_000_000
 
 
@@ -94,7 +101,7 @@ def _harm(e: Event, facts: Facts, served: dict[str, dict[int, bool]]) -> str | N
         return None
     if e.op == "disconnect":
         return "disconnected"
-    if e.op == "call" and e.type == "fail":
+    if e.op == "call" and e.type == "fail" and e.get("error") not in ABSENT_SERVICE_ERRORS:
         return f"call failed with {e.get('error')}"
     if e.op == "call" and e.type == "info" and e.get("reason") == "timeout" and \
             _bus_delayed(e, served):

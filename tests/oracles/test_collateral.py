@@ -52,3 +52,16 @@ def test_disconnect_is_harm_and_same_uid_on_broker_is_policy():
 def test_no_attacker_no_finding():
     h = H().add("rig", "info", "client-start", client="caller.0", role="caller", pid=1, uid=0)
     assert timed_out_call(h, 0, served=True).kinds(check_collateral) == []
+
+
+def test_a_missing_service_is_not_the_attacker_s_doing():
+    h = attacked()
+    h.add("caller.0", "invoke", "call", seq=0, serial=10)
+    h.add("caller.0", "fail", "call", seq=0, serial=10,
+          error="org.freedesktop.DBus.Error.ServiceUnknown")
+    assert h.kinds(check_collateral) == []
+    h.add("caller.0", "invoke", "call", seq=1, serial=11)
+    h.add("caller.0", "fail", "call", seq=1, serial=11,
+          error="org.freedesktop.DBus.Error.LimitsExceeded")
+    assert h.kinds(check_collateral) == [
+        "flood-signals:call failed with org.freedesktop.DBus.Error.LimitsExceeded"]
