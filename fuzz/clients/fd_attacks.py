@@ -40,6 +40,13 @@ def _fd_signal(destination: str, seq: int, fds: list[int]) -> Message:
     return sig
 
 
+def _send_carry(sock: socket.socket, destination: str, seq: int, fds: list[int]) -> None:
+    """One Carry signal with `fds` attached, to `destination`, in one sendmsg."""
+    out: list[int] = []
+    data = _fd_signal(destination, seq, fds).serialise(serial=10 + seq, fds=out)
+    raw.send_with_fds(sock, data, out)
+
+
 def _identity(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
@@ -125,10 +132,8 @@ def unreceived(a: Attacker) -> dict[str, Any]:
         for seq in range(int(a.p.get("count", 64))):
             if not a.time_left():
                 break
-            out: list[int] = []
-            data = _fd_signal(receiver_name, seq, [r, w]).serialise(serial=10 + seq, fds=out)
             try:
-                raw.send_with_fds(sender, data, out)
+                _send_carry(sender, receiver_name, seq, [r, w])
             except socket.timeout:
                 blocked = True
                 break
@@ -179,9 +184,7 @@ def bus_socket(a: Attacker) -> dict[str, Any]:
     a.held.remove(sender)
     receiver, receiver_name = _fd_connection(a)
     witness, _ = a.open()
-    out: list[int] = []
-    data = _fd_signal(receiver_name, 0, [sender.fileno()]).serialise(serial=10, fds=out)
-    raw.send_with_fds(sender, data, out)
+    _send_carry(sender, receiver_name, 0, [sender.fileno()])
     sender.close()
     msgs, _ = raw.recv_messages(receiver, 2.0)
     carried = [fd for m in msgs if m.header.fields.get(HeaderFields.interface) == FD_INTERFACE
@@ -293,9 +296,7 @@ def fd_exhaust_client(a: Attacker) -> dict[str, Any]:
         for seq in range(int(a.p.get("count", 40))):
             if not a.time_left():
                 break
-            out: list[int] = []
-            data = _fd_signal(receiver_name, seq, [r, w]).serialise(serial=10 + seq, fds=out)
-            raw.send_with_fds(sender, data, out)
+            _send_carry(sender, receiver_name, seq, [r, w])
             sent += 1
             receiver.settimeout(1.0)
             try:

@@ -243,8 +243,7 @@ class Runner:
                 next_progress = now + 1.0
             if elapsed >= bound.duration:
                 return "duration"
-            if self.hang_snapshot_taken and self.hung_since is not None and \
-                    now - self.hung_since >= HUNG_END_S:
+            if self.hung_since is not None and now - self.hung_since >= HUNG_END_S:
                 return "bus-hung"  # the evidence is taken; waiting for the bound adds nothing
             if bound.ops is not None and self.counters.invokes >= bound.ops:
                 return "ops"
