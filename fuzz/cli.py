@@ -7,6 +7,7 @@ input error, 3 the rig itself failed. Errors become exit codes here and nowhere 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
@@ -17,6 +18,8 @@ from fuzz.bus import BusChoice
 from fuzz.bus.factory import BUS_KINDS
 from fuzz.campaign.commands import add_commands as add_campaign_commands
 from fuzz.campaign.commands import cmd_fuzz, cmd_merge, cmd_replay
+from fuzz.campaign.nightly import add_command as add_nightly_command
+from fuzz.campaign.nightly import cmd_nightly
 from fuzz.errors import (
     EXIT_CLEAN,
     EXIT_FOUND,
@@ -25,6 +28,7 @@ from fuzz.errors import (
     InputError,
     RigError,
 )
+from fuzz.report.build import run_reproduce_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,11 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None,
                      help="output directory (default: runs/<scenario>-<seed>)")
     run.add_argument("--quiet", action="store_true", help="print only the final verdict")
+    add_dashboard_arguments(run)
     listing = sub.add_parser("scenarios", help="list scenarios with their descriptions")
     listing.add_argument("directory", nargs="?", default=None,
                          help="where to look (default: the scenarios/ beside rig.py)")
     sub.add_parser("operators", help="list the fault operators a schedule can use")
-    add_campaign_commands(sub, add_bus_arguments)
+    add_campaign_commands(sub, add_bus_arguments, add_dashboard_arguments)
+    add_nightly_command(sub, add_bus_arguments, add_dashboard_arguments)
     return parser
 
 
@@ -61,6 +67,14 @@ def add_bus_arguments(p: argparse.ArgumentParser) -> None:
                             " serves until SIGTERM; BUSRIG_DIR names a private dir for it")
 
 
+def add_dashboard_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--no-dashboard", action="store_true",
+                       help="plain progress lines (the default when stdout is not a terminal)")
+    group.add_argument("--dashboard", action="store_true",
+                       help="the live dashboard even when stdout is not a terminal")
+
+
 def bus_choice(args: argparse.Namespace, scenario_kind: str | None) -> BusChoice:
     if args.bus_cmd:
         return BusChoice(command=args.bus_cmd)
@@ -71,24 +85,49 @@ def bus_choice(args: argparse.Namespace, scenario_kind: str | None) -> BusChoice
     return BusChoice(kind=kind)
 
 
+QUIET_EVENTS = frozenset({"ping"})  # too many for a log line each; the dashboard draws them
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from fuzz.engine.runner import Runner
     from fuzz.engine.scenario import load_scenario
+    from fuzz.live.dashboard import Dashboard, wants_dashboard
+    from fuzz.live.state import LiveState
+    from fuzz.report.build import run_report
+    from fuzz.report.series import series_from_history
+    from fuzz.report.write import REPORT_FILES, write_reports
 
     scenario = load_scenario(args.scenario)
     choice = bus_choice(args, scenario.bus.kind)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     out = args.out or os.path.join("runs", f"{scenario.name}-{seed}")
-    say = (lambda *_: None) if args.quiet else print_progress
-    say("start", {"scenario": scenario.path, "bus": choice.label, "seed": seed, "out": out})
-    result = Runner(scenario, choice, seed, out, progress=say).run()
+    live = LiveState("run", f"{scenario.name} on {choice.label}, seed {seed}",
+                     scenario.bound.duration)
+    live.on_run_event("exec-start", {"scenario": scenario.name})
+    dashboard = not args.quiet and wants_dashboard(args.no_dashboard, args.dashboard)
+    plain = (lambda *_: None) if args.quiet or dashboard else print_progress
+
+    def progress(what: str, info: dict[str, Any]) -> None:
+        live.on_run_event(what, info)
+        plain(what, info)
+
+    plain("start", {"scenario": scenario.path, "bus": choice.label, "seed": seed, "out": out})
+    started = time.monotonic()
+    with Dashboard(live) if dashboard else contextlib.nullcontext():
+        result = Runner(scenario, choice, seed, out, progress=progress).run()
+    report = run_report(result.summary, result.findings, args.scenario, choice.label,
+                        choice.cli_args(), time.monotonic() - started, result.summary["error"])
+    write_reports(out, report, series_from_history(result.events))
     print_verdict(result, choice, args.scenario)
+    print(f"reports: {', '.join(os.path.join(out, f) for f in REPORT_FILES)}")
     if result.error is not None:
         raise result.error
     return EXIT_FOUND if any(not f.by_policy for f in result.findings) else EXIT_CLEAN
 
 
 def print_progress(what: str, info: dict[str, Any]) -> None:
+    if what in QUIET_EVENTS:
+        return
     stamp = time.strftime("%H:%M:%S")
     if what == "tick":
         ops = " ".join(f"{k}={v}" for k, v in sorted(info["by_op"].items()))
@@ -114,8 +153,7 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
         times = f" x{f.count}" if f.count > 1 else ""
         print(f"{label} [{f.severity}] {f.oracle}: {f.title}{times}  ({f.signature})")
     if any(not f.by_policy for f in result.findings) and result.error is None:
-        print(f"reproduce: python rig.py run {scenario_path} {choice.cli_args()}"
-              f" --seed {s['seed']}")
+        print(f"reproduce: {run_reproduce_command(scenario_path, choice.cli_args(), s['seed'])}")
     if result.error is not None:
         print("verdict: the run did not complete (rig error below); history and summary kept")
     else:
@@ -151,7 +189,7 @@ def cmd_operators(_args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators,
-            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge}
+            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "nightly": cmd_nightly}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import time
@@ -12,7 +13,7 @@ from fuzz.bus.factory import BusChoice
 from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError
 
 
-def add_commands(sub: Any, add_bus_arguments: Any) -> None:
+def add_commands(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any) -> None:
     fuzz = sub.add_parser("fuzz", help="run a fuzz campaign until the budget is spent")
     add_bus_arguments(fuzz)
     fuzz.add_argument("--budget", type=float, required=True, help="seconds to fuzz")
@@ -29,8 +30,7 @@ def add_commands(sub: Any, add_bus_arguments: Any) -> None:
     fuzz.add_argument("--short", action="store_true",
                       help="only the cheapest scenarios (one caller, at most one fault):"
                            " for measuring the rig's own speed")
-    fuzz.add_argument("--no-dashboard", action="store_true",
-                      help="plain progress lines (also when stdout is not a terminal)")
+    add_dashboard_arguments(fuzz)
 
     replay = sub.add_parser("replay", help="re-run a stored case: does it still reproduce?")
     replay.add_argument("case", help="a crash store entry (crashes/<signature>)")
@@ -54,8 +54,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from fuzz.campaign.manager import Campaign, CampaignConfig
-    from fuzz.campaign.progress import campaign_progress
+    from fuzz.campaign.manager import CampaignConfig
 
     if not (args.bus or args.bus_cmd):
         raise InputError("fuzz needs --bus dbus-daemon|dbus-broker or --bus-cmd CMD")
@@ -69,17 +68,50 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                             crashes=args.crashes, jobs=args.jobs, shard=shard,
                             feedback=not args.no_feedback, minimize=not args.no_minimize,
                             max_execs=args.max_execs, short=args.short)
-    print(f"busrig fuzz: bus {choice.label}, seed {seed}, shard {shard[0]}/{shard[1]},"
-          f" {args.jobs} job(s), budget {args.budget:g} s, store {args.crashes}, work dir {out}",
+    stats = run_campaign(config, args)
+    return EXIT_FOUND if stats.new_signatures else EXIT_CLEAN
+
+
+def run_campaign(config: Any, args: argparse.Namespace,
+                 replays: list[Any] | None = None, kind: str = "campaign") -> Any:
+    """Run a campaign with the dashboard or plain progress; write its reports even if it
+    fails (then re-raise). `replays` (nightly) go into the same report."""
+    from fuzz.campaign.manager import Campaign
+    from fuzz.campaign.progress import campaign_progress
+    from fuzz.live.dashboard import Dashboard, wants_dashboard
+    from fuzz.report.write import REPORT_FILES, write_reports
+
+    c = config
+    print(f"busrig fuzz: bus {c.bus.label}, seed {c.seed}, shard {c.shard[0]}/{c.shard[1]},"
+          f" {c.jobs} job(s), budget {c.budget:g} s, store {c.crashes}, work dir {c.out}",
           flush=True)
-    stats = Campaign(config, campaign_progress(args.no_dashboard)).run()
+    os.makedirs(c.out, exist_ok=True)
+    dashboard = wants_dashboard(args.no_dashboard, args.dashboard)
+    with contextlib.ExitStack() as stack:
+        # Under the dashboard the workers' stderr would scribble over the screen.
+        stderr = stack.enter_context(open(os.path.join(c.out, "workers.log"), "a")) \
+            if dashboard else None
+        campaign = Campaign(c, None if dashboard else campaign_progress(), stderr)
+        error: str | None = None
+        try:
+            with Dashboard(campaign.live) if dashboard else contextlib.nullcontext():
+                stats = campaign.run()
+        except BaseException as e:
+            error = f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            report = campaign.report(error)
+            report.kind = kind
+            report.replays = replays or []
+            write_reports(c.out, report, campaign.live.series)
+            print(f"reports: {', '.join(os.path.join(c.out, f) for f in REPORT_FILES)}")
     print(f"done: {stats.executions} executions in {stats.seconds:.1f} s"
           f" ({stats.execs_per_s:.2f}/s), corpus {stats.corpus}, {stats.features} features,"
           f" {len(stats.new_signatures)} new finding(s), {stats.known_hits} known hit(s)")
     for sig in stats.new_signatures:
-        print(f"new: {os.path.join(args.crashes, sig)}  (python rig.py replay"
-              f" {os.path.join(args.crashes, sig)})")
-    return EXIT_FOUND if stats.new_signatures else EXIT_CLEAN
+        print(f"new: {os.path.join(c.crashes, sig)}  (python rig.py replay"
+              f" {os.path.join(c.crashes, sig)})")
+    return stats
 
 
 def replay_case(case_dir: str, choice: BusChoice | None, times: int,

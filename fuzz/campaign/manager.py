@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from fuzz.bus.factory import BusChoice
 from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng, to_toml
@@ -27,6 +27,8 @@ from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
 from fuzz.errors import RigError
 from fuzz.lifecycle import child_preexec, janitor, signals_raise
+from fuzz.live.state import LiveState
+from fuzz.report.model import KNOWN, NEW, Report, ReportFinding
 
 WARMUP = 8  # fresh generations before mutation starts (per shard)
 MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
@@ -70,6 +72,7 @@ class CampaignStats:
     features: int = 0
     new_signatures: list[str] = field(default_factory=list)
     known_hits: int = 0
+    known: dict[str, int] = field(default_factory=dict)  # store signature -> hits this campaign
     by_oracle: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     generated: int = 0
@@ -80,24 +83,31 @@ class CampaignStats:
         return self.executions / self.seconds if self.seconds else 0.0
 
 
+LiveEvent = Callable[[int, str, dict[str, Any]], None]
+
+
 class Workers:
     """J worker processes (fuzz/campaign/worker.py), one request in flight each."""
 
-    def __init__(self, choice: BusChoice, jobs: int):
+    def __init__(self, choice: BusChoice, jobs: int, on_live: LiveEvent,
+                 stderr: IO[str] | None = None):
         arg = json.dumps({k: v for k, v in asdict(choice).items() if v is not None})
+        self.on_live = on_live  # (worker, what, info) for the live events of an execution
         self.procs = [subprocess.Popen([sys.executable, "-m", "fuzz.campaign.worker", arg],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       text=True, preexec_fn=child_preexec,
+                                       stderr=stderr, preexec_fn=child_preexec,
                                        start_new_session=True, env=dict(os.environ))
                       for _ in range(jobs)]
         for p in self.procs:
             janitor().watch_group(p.pid)
         self.busy: dict[int, int] = {}  # worker number -> request index
         self.stray: list[dict[str, Any]] = []  # finished while the minimizer had the workers
+        self.partial = [b""] * jobs  # an unfinished line from each worker
         self.sel = selectors.DefaultSelector()
         for i, p in enumerate(self.procs):
             assert p.stdout is not None
-            self.sel.register(p.stdout, selectors.EVENT_READ, i)
+            os.set_blocking(p.stdout.fileno(), False)
+            self.sel.register(p.stdout.fileno(), selectors.EVENT_READ, i)
 
     def idle(self) -> list[int]:
         return [i for i in range(len(self.procs)) if i not in self.busy]
@@ -105,22 +115,39 @@ class Workers:
     def submit(self, worker: int, request: dict[str, Any]) -> None:
         p = self.procs[worker]
         assert p.stdin is not None
-        p.stdin.write(json.dumps(request) + "\n")
+        p.stdin.write((json.dumps(request) + "\n").encode())
         p.stdin.flush()
         self.busy[worker] = request["index"]
+        self.on_live(worker, "exec-start", {"index": request["index"],
+                                            "scenario": request["scenario"].get("name")})
 
     def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """Results of the requests that finished (waiting up to `timeout` for the first)."""
         out = []
         for key, _ in self.sel.select(timeout):
             worker = key.data
-            line = key.fileobj.readline()  # type: ignore[union-attr]
-            if not line:
-                raise RigError(f"campaign worker {worker} died"
-                               f" (exit {self.procs[worker].wait()}); see its stderr above")
-            self.busy.pop(worker, None)
-            out.append(json.loads(line))
+            for line in self._lines(worker, key.fd):
+                message = json.loads(line)
+                if "progress" in message:
+                    self.on_live(worker, message["progress"], message["info"])
+                    continue
+                self.busy.pop(worker, None)
+                self.on_live(worker, "exec-end", {"index": message["index"]})
+                out.append(message)
         return out
+
+    def _lines(self, worker: int, fd: int) -> list[bytes]:
+        # Raw reads, not readline(): a buffered reader could hold a result line behind a live
+        # event where select() no longer sees it, and the campaign would wait forever.
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            raise RigError(f"campaign worker {worker} died"
+                           f" (exit {self.procs[worker].wait()}); see its stderr")
+        *lines, self.partial[worker] = (self.partial[worker] + chunk).split(b"\n")
+        return [line for line in lines if line.strip()]
 
     def run_now(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run these on the idle workers (after the busy ones finish) and wait for all."""
@@ -158,9 +185,14 @@ class Workers:
 
 
 class Campaign:
-    def __init__(self, config: CampaignConfig, progress: Progress | None = None):
+    def __init__(self, config: CampaignConfig, progress: Progress | None = None,
+                 workers_stderr: IO[str] | None = None):
         self.c = config
         self.progress = progress or (lambda _what, _info: None)
+        self.workers_stderr = workers_stderr  # None: the campaign's own stderr
+        shard = f", shard {config.shard[0]}/{config.shard[1]}" if config.shard[1] > 1 else ""
+        self.live = LiveState("fuzz", f"{config.bus.label}, seed {config.seed}{shard},"
+                                      f" {config.jobs} job(s)", config.budget)
         self.store = CrashStore(config.crashes)
         self.corpus: list[CorpusEntry] = []
         self.seen: set[str] = set()
@@ -171,6 +203,8 @@ class Campaign:
         # index -> (scenario, parent index, mutations) of executions in flight
         self.pending_meta: dict[int, tuple[Scenario, int | None, list[str]]] = {}
         self.started = 0.0
+        self.findings: dict[str, ReportFinding] = {}
+        self.bus_version: str | None = None  # store signature -> what the report says
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -178,7 +212,8 @@ class Campaign:
         os.makedirs(self.c.out, exist_ok=True)
         janitor()
         self.started = time.monotonic()
-        self.workers = Workers(self.c.bus, self.c.jobs)
+        self.workers = Workers(self.c.bus, self.c.jobs, self._on_live, self.workers_stderr)
+        self.live.phase = "fuzzing"
         fatal_in_a_row = 0
         try:
             with signals_raise(), open(self.log_path, "a") as log:
@@ -197,12 +232,18 @@ class Campaign:
                             raise RigError(f"the bus failed {FATAL_IN_A_ROW} times in a row:"
                                            f" {result.get('error')}")
                         self._absorb(result)
+                    self.live.maybe_probe()
                     self.progress("tick", self.snapshot())
         finally:
             self.stats.seconds = time.monotonic() - self.started
+            self.live.phase = "stopping workers"
             self.workers.close()
+            self.live.phase = "done"
             self._write_summary()
         return self.stats
+
+    def _on_live(self, worker: int, what: str, info: dict[str, Any]) -> None:
+        self.live.on_run_event(what, info, f"w{worker}")
 
     def _may_start_more(self) -> bool:
         if time.monotonic() - self.started >= self.c.budget:
@@ -248,6 +289,7 @@ class Campaign:
         index = result["index"]
         scenario, parent, mutations = self.pending_meta.pop(index)
         self.stats.executions += 1
+        self.bus_version = (result.get("bus") or {}).get("version") or self.bus_version
         feats = set(result.get("features", []))
         new = feats - self.seen
         self.seen |= feats
@@ -261,10 +303,14 @@ class Campaign:
                 continue
             sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
             self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
+            self._seen_finding(sig, f)
             if self.store.has(sig) or sig in stored:
                 self.store.hit(sig)
                 self.stats.known_hits += 1
+                self.stats.known[sig] = self.stats.known.get(sig, 0) + 1
+                self.live.finding(sig, f["oracle"], f["title"], new=False)
                 continue
+            self.live.finding(sig, f["oracle"], f["title"], new=True)
             self._store_new(sig, f, scenario, result)
             stored.append(sig)
         self.log.write(json.dumps({
@@ -277,10 +323,24 @@ class Campaign:
         shutil.rmtree(result["out"], ignore_errors=True)
         self.stats.corpus = len(self.corpus)
         self.stats.features = len(self.seen)
+        self.live.counters(self.stats.executions, len(self.corpus), len(self.seen), len(new))
+
+    def _seen_finding(self, sig: str, finding: dict[str, Any]) -> None:
+        entry = self.findings.get(sig)
+        if entry is not None:
+            entry.count += 1
+            return
+        case = os.path.join(self.c.crashes, sig)
+        self.findings[sig] = ReportFinding(
+            signature=sig, oracle=finding["oracle"], severity=finding["severity"],
+            title=finding["title"], status=KNOWN if self.store.has(sig) else NEW,
+            explanation=finding.get("explanation", ""), case=case,
+            reproduce=f"python rig.py replay {case}")
 
     def _store_new(self, sig: str, finding: dict[str, Any], scenario: Scenario,
                    result: dict[str, Any]) -> None:
         self.progress("new", {"signature": sig, "title": finding["title"]})
+        self.live.phase = f"minimizing {sig}"
         case, runs, minimized = scenario, 0, False
         if self.c.minimize:
             case, runs, minimized = self._minimize(scenario, finding["signature"])
@@ -292,6 +352,8 @@ class Campaign:
             history_excerpt=excerpt, reliability=(k, RELIABILITY_RUNS),
             minimized=minimized, minimize_runs=runs))
         self.stats.new_signatures.append(sig)
+        self.live.phase = "fuzzing"
+        self.live.note(f"stored {sig}: reliability {k}/{RELIABILITY_RUNS}")
         self.progress("stored", {"signature": sig, "reliability": f"{k}/{RELIABILITY_RUNS}",
                                  "steps": f"{len(scenario.get('schedule', []))}->"
                                           f"{len(case.get('schedule', []))}",
@@ -329,10 +391,23 @@ class Campaign:
     def snapshot(self) -> dict[str, Any]:
         s = self.stats
         elapsed = time.monotonic() - self.started
-        return {"elapsed": round(elapsed, 1), "budget": self.c.budget,
+        return {"elapsed": round(elapsed, 1), "budget": round(self.c.budget, 1),
                 "execs": s.executions, "execs_per_s": round(s.executions / elapsed, 2)
                 if elapsed else 0.0, "corpus": len(self.corpus), "features": len(self.seen),
                 "new": len(s.new_signatures), "known_hits": s.known_hits, "errors": s.errors}
+
+    def report(self, error: str | None = None) -> Report:
+        s = self.stats
+        facts = {"seed": self.c.seed, "shard": f"{self.c.shard[0]}/{self.c.shard[1]}",
+                 "jobs": self.c.jobs, "budget s": self.c.budget, "executions": s.executions,
+                 "executions/s": round(s.execs_per_s, 2), "generated": s.generated,
+                 "mutated": s.mutated, "corpus": len(self.corpus), "features": len(self.seen),
+                 "execution errors": s.errors, "crash store": self.c.crashes,
+                 "work dir": self.c.out}
+        bus = {"label": self.c.bus.label, "kind": self.c.bus.kind, "version": self.bus_version}
+        return Report(kind="campaign", name=f"{self.c.bus.label} seed {self.c.seed}",
+                      bus=bus, seconds=round(s.seconds, 1), findings=list(self.findings.values()),
+                      facts=facts, error=error)
 
     def _write_summary(self) -> None:
         s = self.stats

@@ -8,7 +8,7 @@ from typing import Any, Callable
 TICK_EVERY_S = 5.0
 
 
-def campaign_progress(_no_dashboard: bool) -> Callable[[str, dict[str, Any]], None]:
+def campaign_progress() -> Callable[[str, dict[str, Any]], None]:
     last = [0.0]
 
     def show(what: str, info: dict[str, Any]) -> None:

@@ -3,9 +3,11 @@
     python -m fuzz.campaign.worker '{"kind": "dbus-daemon"}'   (or {"command": "..."})
 
 Protocol: one JSON request per line on stdin ({"index", "scenario", "seed", "out"}), one JSON
-result per line on stdout, in order. The worker keeps one bus running across executions that
-leave it healthy (fuzz/bus/pool.py) and forks clients from its own fork server. EOF on stdin
-ends it; so does the campaign's death (PR_SET_PDEATHSIG), and its janitor cleans up after it.
+result per line on stdout, in order; before its result, an execution may send live events
+({"progress": what, "index", "info"}: bus pid, liveness pings, faults applied and undone).
+The worker keeps one bus running across executions that leave it healthy (fuzz/bus/pool.py)
+and forks clients from its own fork server. EOF on stdin ends it; so does the campaign's death
+(PR_SET_PDEATHSIG), and its janitor cleans up after it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
+from typing import IO, Any, Callable
 
 from fuzz.bus.factory import BusChoice
 from fuzz.bus.pool import BusPool
@@ -23,11 +25,14 @@ from fuzz.campaign.features import features
 from fuzz.campaign.generate import to_toml
 from fuzz.errors import BusStartError, Interrupted, ScenarioError
 
+Progress = Callable[[str, dict[str, Any]], None]
+LIVE_EVENTS = frozenset({"bus", "ping", "nemesis", "undo", "hang", "bus-exit"})
 EXCERPT_CONTEXT = 25  # events kept before and after a finding's evidence
 EXCERPT_MAX = 300
 
 
-def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool) -> dict[str, Any]:
+def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
+            progress: Progress | None = None) -> dict[str, Any]:
     """Run one scenario and report what the campaign needs: findings, features, excerpts."""
     from fuzz.engine.runner import Runner
     from fuzz.engine.scenario import load_scenario
@@ -40,7 +45,8 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool) -> dict[s
     reply: dict[str, Any] = {"index": request["index"], "out": out}
     try:
         scenario = load_scenario(path)
-        result = Runner(scenario, choice, int(request["seed"]), out, bus_pool=pool).run()
+        result = Runner(scenario, choice, int(request["seed"]), out, bus_pool=pool,
+                        progress=progress).run()
     except ScenarioError as e:  # a generator bug: report it, do not stop the campaign
         return {**reply, "error": f"invalid scenario: {e}", "fatal": False}
     finally:
@@ -81,6 +87,15 @@ def excerpt(history_path: str, evidence: list[int]) -> list[str]:
     return out
 
 
+def forward_progress(out: IO[str], index: int) -> Progress:
+    """The runner's live events as protocol lines, for the campaign's dashboard and report."""
+    def forward(what: str, info: dict[str, Any]) -> None:
+        if what in LIVE_EVENTS:
+            out.write(json.dumps({"progress": what, "index": index, "info": info}) + "\n")
+            out.flush()
+    return forward
+
+
 def main(argv: list[str]) -> int:
     from fuzz.engine import spawner
     from fuzz.lifecycle import die_with_parent, janitor, shutdown_janitor, signals_raise
@@ -99,7 +114,7 @@ def main(argv: list[str]) -> int:
                     continue
                 request = json.loads(line)
                 try:
-                    reply = execute(request, choice, pool)
+                    reply = execute(request, choice, pool, forward_progress(out, request["index"]))
                 except Interrupted:
                     raise
                 except Exception:  # noqa: BLE001 - a rig bug in one execution: report, go on

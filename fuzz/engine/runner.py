@@ -335,6 +335,8 @@ class Runner:
                 self.nemesis.write("info", "undo", action=undo.action.action,
                                    target=undo.action.target, source=undo.action.source,
                                    result=result)
+                self.progress("undo", {"action": undo.action.action, "target": undo.action.target,
+                                       "result": result})
 
     # --- FaultEnv: what fault operators may do to the run ------------------------------------
 
@@ -460,6 +462,8 @@ class Runner:
             self.ping_open_since = None
             self.hang_snapshot_taken = False
             self.hung_since = None
+            if "latency_ns" in event:  # the dashboard's liveness sparkline
+                self.progress("ping", {"ms": round(event["latency_ns"] / 1e6, 3)})
 
     def _check_liveness(self, now: float) -> None:
         """A ping open longer than hang_after while the bus exists: snapshot the bus once."""

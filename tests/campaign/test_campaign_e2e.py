@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import psutil
@@ -34,6 +35,7 @@ def test_campaign_finds_both_bugs(tmp_path: Path, rig_tmp: Path):
     assert run.returncode == 1, run.stdout + run.stderr
     entries = {CrashStore(str(store)).meta(s)["oracle"]: s for s in CrashStore(str(store)).signatures()}
     assert {"crash", "hang"} <= set(entries), run.stdout
+    check_campaign_reports(tmp_path / "work", set(entries.values()))
     for oracle in ("crash", "hang"):
         entry = store / entries[oracle]
         meta = json.loads((entry / "meta.json").read_text())
@@ -56,9 +58,35 @@ def test_campaign_finds_both_bugs(tmp_path: Path, rig_tmp: Path):
                             capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
                             timeout=200)
     assert result.returncode == 1 and "still reproduces" in result.stdout, result.stdout
+    # Nightly against the same buggy bus: both known cases are replayed and still reproduce.
+    nightly = run_rig("nightly", "--bus-cmd", BUGGY, "--budget", "40", "--seed", "9",
+                      "--crashes", str(store), "--out", str(tmp_path / "nightly"),
+                      "--no-dashboard", tmpdir=rig_tmp, timeout=200)
+    assert nightly.returncode in (0, 1), nightly.stdout + nightly.stderr
+    report = json.loads((tmp_path / "nightly" / "report.json").read_text())
+    assert report["kind"] == "nightly"
+    assert {r["case"] for r in report["replays"]} == {str(store / s) for s in entries.values()}
+    assert all(r["reproduces"] for r in report["replays"]), report["replays"]
+    suite = ET.parse(tmp_path / "nightly" / "junit.xml").getroot()[0]
+    replayed = [c for c in suite if c.get("name", "").startswith("replay ")]
+    assert len(replayed) == len(entries) and all(c.find("skipped") is not None for c in replayed)
     # The fork server and resource tracker notice their parent's exit a moment later.
     assert wait_until(lambda: leftover_processes(str(rig_tmp)) == []), leftover_processes(str(rig_tmp))
     assert list(rig_tmp.iterdir()) == []
+
+
+def check_campaign_reports(work: Path, new: set[str]) -> None:
+    report = json.loads((work / "report.json").read_text())
+    assert report["kind"] == "campaign" and report["verdict"] == "found"
+    assert {f["signature"] for f in report["findings"] if f["status"] == "new"} == new
+    assert all(f["reproduce"] == f"python rig.py replay {f['case']}" for f in report["findings"])
+    series = report["series"]
+    assert series["execs"] and series["ping"] and series["buses"], series.keys()
+    suite = ET.parse(work / "junit.xml").getroot()[0]
+    assert int(suite.get("failures", "0")) == len(new) + 1  # each new finding, and the campaign
+    page = (work / "report.html").read_text()
+    assert all(sig in page for sig in new)
+    assert page.count("<svg") >= 3
 
 
 @pytest.mark.timeout(300)
@@ -79,6 +107,12 @@ def test_plugin_passes_once_the_bug_is_fixed(tmp_path: Path, rig_tmp: Path):
                             capture_output=True, text=True, env=rig_env(rig_tmp), cwd=ROOT,
                             timeout=200)
     assert result.returncode == 0 and f"{len(entries)} passed" in result.stdout, result.stdout
+    # Nightly against the fixed bus says so for every known case.
+    nightly = run_rig("nightly", "--bus-cmd", RELAY, "--budget", "16", "--seed", "9",
+                      "--crashes", str(store), "--out", str(tmp_path / "nightly"),
+                      "--no-dashboard", tmpdir=rig_tmp, timeout=200)
+    assert nightly.returncode in (0, 1), nightly.stdout + nightly.stderr
+    assert nightly.stdout.count("no longer reproduces") == len(entries), nightly.stdout
 
 
 @pytest.mark.timeout(300)

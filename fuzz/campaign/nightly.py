@@ -1,0 +1,102 @@
+"""`busrig nightly`: the CI entry point. Replay the known cases of this bus, fuzz for the rest
+of the budget, write every report, and exit 0 (nothing new), 1 (something new), 2 or 3 (an
+input or rig error; the reports are still written).
+
+With --shard i/N the known cases are split like the campaign's indexes, so a CI matrix of N
+jobs replays each case once, not N times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from typing import Any
+
+from fuzz.bus.factory import BusChoice
+from fuzz.campaign.commands import parse_shard, replay_case, run_campaign
+from fuzz.campaign.store import CrashStore
+from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError, Interrupted, RigError
+from fuzz.report.model import ReportReplay
+
+REPLAY_SHARE = 0.5  # replays may use at most this share of the budget; fuzzing gets the rest
+
+
+def add_command(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any) -> None:
+    p = sub.add_parser("nightly", help="CI entry point: replay known cases, fuzz, report")
+    add_bus_arguments(p)
+    p.add_argument("--budget", type=float, required=True,
+                   help="seconds for the whole job (replays first, at most half of it)")
+    p.add_argument("--crashes", default="crashes", help="crash store (default: crashes/)")
+    p.add_argument("--shard", default="0/1", help="i/N: this job's share of cases and indexes")
+    p.add_argument("--out", default="nightly", help="reports and work files (default: nightly/)")
+    p.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
+    p.add_argument("--jobs", type=int, default=2, help="campaign workers (default 2)")
+    p.add_argument("--replay-times", type=int, default=1, help="runs per known case (default 1)")
+    add_dashboard_arguments(p)
+
+
+def same_bus(meta_bus: dict[str, Any], choice: BusChoice) -> bool:
+    if choice.kind:
+        return meta_bus.get("kind") == choice.kind
+    return meta_bus.get("label") == choice.label
+
+
+def cases_for(store: CrashStore, choice: BusChoice, shard: tuple[int, int]) -> list[str]:
+    mine = [sig for sig in store.signatures() if same_bus(store.meta(sig)["bus"], choice)]
+    i, n = shard
+    return [sig for k, sig in enumerate(mine) if k % n == i]
+
+
+def replay_known(store: CrashStore, signatures: list[str], choice: BusChoice, times: int,
+                 out: str, deadline: float) -> list[ReportReplay]:
+    replays = []
+    for sig in signatures:
+        case = store.path(sig)
+        title = store.meta(sig)["title"]
+        if time.monotonic() >= deadline:
+            replays.append(ReportReplay(case, title, 0, 0, error="not replayed: replay budget"
+                                                               " spent"))
+            continue
+        try:
+            hits, n, _ = replay_case(case, choice, times, os.path.join(out, "replays", sig))
+            replays.append(ReportReplay(case, title, hits, n))
+        except Interrupted:
+            raise
+        except RigError as e:
+            replays.append(ReportReplay(case, title, 0, times, error=f"{type(e).__name__}: {e}"))
+        r = replays[-1]
+        print(f"replay {case}: " + (r.error or (f"still reproduces ({r.hits}/{r.times})"
+                                                if r.reproduces else "no longer reproduces")),
+              flush=True)
+    return replays
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from fuzz.campaign.manager import CampaignConfig
+
+    if not (args.bus or args.bus_cmd):
+        raise InputError("nightly needs --bus dbus-daemon|dbus-broker or --bus-cmd CMD")
+    if args.budget <= 0 or args.jobs < 1 or args.replay_times < 1:
+        raise InputError("--budget must be > 0, --jobs and --replay-times >= 1")
+    choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+    shard = parse_shard(args.shard)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    started = time.monotonic()
+    store = CrashStore(args.crashes)
+    known = cases_for(store, choice, shard)
+    print(f"busrig nightly: {len(known)} known case(s) of {choice.label} in {args.crashes}"
+          f" for shard {shard[0]}/{shard[1]}", flush=True)
+    replays = replay_known(store, known, choice, args.replay_times, args.out,
+                           started + REPLAY_SHARE * args.budget)
+    remaining = round(max(args.budget - (time.monotonic() - started),
+                          (1 - REPLAY_SHARE) * args.budget), 1)
+    config = CampaignConfig(bus=choice, budget=remaining, seed=seed, out=args.out,
+                            crashes=args.crashes, jobs=args.jobs, shard=shard)
+    stats = run_campaign(config, args, replays=replays, kind="nightly")
+    errors = [r for r in replays if r.error and not r.error.startswith("not replayed")]
+    if errors:
+        raise RigError(f"{len(errors)} known case(s) could not be replayed; see"
+                       f" {os.path.join(args.out, 'report.html')}")
+    return EXIT_FOUND if stats.new_signatures else EXIT_CLEAN

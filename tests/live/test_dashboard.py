@@ -1,0 +1,145 @@
+"""The live dashboard: drawn in a real terminal (tmux) with counters that move, and plain
+progress lines when stdout is not a terminal."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from fuzz.live.dashboard import Dashboard, sparkline
+from fuzz.live.state import LiveState
+from tests.bus.test_lifecycle import wait_until
+from tests.conftest import ROOT, SCENARIOS, require_binary, rig_env, run_rig
+
+
+def test_sparkline_scales_between_min_and_max():
+    assert sparkline([], 10) == ""
+    assert sparkline([1, 1, 1], 10) == "▁▁▁"
+    line = sparkline([0, 5, 10], 10)
+    assert line[0] == "▁" and line[-1] == "█" and len(line) == 3
+    assert len(sparkline(list(range(100)), 20)) == 20
+
+
+def test_render_shows_what_the_state_was_fed():
+    state = LiveState("fuzz", "dbus-daemon, seed 7", 60)
+    state.on_run_event("bus", {"pid": os.getpid()}, "w0")  # any live process will do
+    state.on_run_event("exec-start", {"scenario": "fuzz-7-3"}, "w0")
+    state.on_run_event("nemesis", {"action": "freeze-bus", "target": None, "result": "froze"},
+                       "w0")
+    for ms in (0.2, 0.3, 4.0):
+        state.on_run_event("ping", {"ms": ms}, "w0")
+    state.counters(executions=41, corpus=9, features=123, new_features=2)
+    state.finding("hang-abc", "hang", "the bus stopped answering", new=True)
+    state.finding("leak-def", "leak", "fds grew", new=False)
+    console = Console(width=140, record=True, force_terminal=True)
+    console.print(Dashboard(state, console).render())
+    text = console.export_text()
+    for expected in ("41", "123", "fuzz-7-3", "freeze-bus", str(os.getpid()),
+                     "the bus stopped answering", "max 4.00", "dbus-daemon, seed 7"):
+        assert expected in text, expected
+    assert re.search(r"hang\s+1\s+0", text) and re.search(r"leak\s+0\s+1", text), text
+    # The fault interval closes when the execution ends.
+    state.on_run_event("exec-end", {}, "w0")
+    [(start, end, what)] = state.series.faults
+    assert what == "freeze-bus" and end is not None and end >= start
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _total(screen: str) -> int | None:
+    m = re.search(r"total\s+(\d+)", screen)
+    return int(m.group(1)) if m else None
+
+
+@pytest.mark.timeout(150)
+def test_fuzz_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
+    require_binary("dbus-daemon")
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is not installed; .ci/run should have installed it")
+        pytest.skip("tmux is not installed")
+    session = f"busrig-test-{os.getpid()}"
+    env = rig_env(rig_tmp)
+    cmd = " ".join(shlex.quote(a) for a in [
+        "env", f"PYTHONPATH={env['PYTHONPATH']}", f"TMPDIR={rig_tmp}",
+        sys.executable, str(ROOT / "rig.py"), "fuzz", "--bus", "dbus-daemon", "--budget", "14",
+        "--seed", "4", "--short", "--jobs", "1", "--crashes", str(tmp_path / "crashes"),
+        "--out", str(tmp_path / "work")])
+    _tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "50",
+          f"cd {shlex.quote(str(ROOT))} && {cmd}; echo EXIT=$?; sleep 60")
+    try:
+        screens: list[str] = []
+
+        def counted() -> bool:
+            screens.append(_tmux("capture-pane", "-p", "-t", session))
+            # The worker's bus, with its pid and state (between executions it may be
+            # restarting, so wait for a screen that shows it).
+            return (_total(screens[-1]) or 0) >= 2 and \
+                re.search(r"w0\s+\d+\s+[RSD]", screens[-1]) is not None
+
+        assert wait_until(counted, timeout=40), screens[-1]
+        first = screens[-1]
+        for title in ("busrig fuzz", "executions", "findings", "bus under test",
+                      "longest socket queues", "liveness"):
+            assert title in first, title
+        time.sleep(3)
+        later = _tmux("capture-pane", "-p", "-t", session)
+        assert (_total(later) or 0) > (_total(first) or 0), later  # the counters move
+        assert wait_until(lambda: "EXIT=" in _tmux("capture-pane", "-p", "-t", session),
+                          timeout=60)
+        final = _tmux("capture-pane", "-p", "-t", session)
+        assert re.search(r"EXIT=[01]\b", final), final
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert (tmp_path / "work" / "report.html").exists()
+
+
+@pytest.mark.timeout(120)
+def test_run_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
+    require_binary("dbus-daemon")
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    session = f"busrig-run-{os.getpid()}"
+    cmd = " ".join(shlex.quote(a) for a in [
+        "env", f"PYTHONPATH={ROOT}", f"TMPDIR={rig_tmp}", sys.executable, str(ROOT / "rig.py"),
+        "run", str(SCENARIOS / "fault_freeze_bus.toml"), "--bus", "dbus-daemon", "--seed", "1",
+        "--out", str(tmp_path / "out")])
+    _tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "50",
+          f"{cmd}; echo EXIT=$?; sleep 60")
+    try:
+        seen: list[str] = []
+
+        def frozen() -> bool:
+            seen.append(_tmux("capture-pane", "-p", "-t", session))
+            return "freeze-bus" in seen[-1] and "busrig run" in seen[-1]
+
+        assert wait_until(frozen, timeout=30), seen[-1]
+        assert wait_until(lambda: "EXIT=" in _tmux("capture-pane", "-p", "-t", session),
+                          timeout=40)
+        final = _tmux("capture-pane", "-p", "-S", "-100", "-t", session)
+        assert "verdict:" in final and "EXIT=0" in final, final
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.timeout(120)
+def test_plain_lines_without_a_terminal(tmp_path: Path, rig_tmp: Path):
+    require_binary("dbus-daemon")
+    run = run_rig("fuzz", "--bus", "dbus-daemon", "--budget", "7", "--seed", "4", "--short",
+                  "--crashes", str(tmp_path / "crashes"), out=tmp_path / "work",
+                  tmpdir=rig_tmp, timeout=100)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] tick: elapsed=", run.stdout, re.M), run.stdout
+    assert "done:" in run.stdout
+    assert not set("╭╰│━") & set(run.stdout + run.stderr), run.stdout  # no screen drawing
