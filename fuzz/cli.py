@@ -113,7 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plain("start", {"scenario": scenario.path, "bus": choice.label, "seed": seed, "out": out})
     started = time.monotonic()
-    with Dashboard(live) if dashboard else contextlib.nullcontext():
+    with Dashboard(live, force_terminal=args.dashboard) if dashboard \
+            else contextlib.nullcontext():
         result = Runner(scenario, choice, seed, out, progress=progress).run()
     report = run_report(result.summary, result.findings, args.scenario, choice.label,
                         choice.cli_args(), time.monotonic() - started, result.summary["error"])

@@ -94,7 +94,8 @@ def run_campaign(config: Any, args: argparse.Namespace,
         campaign = Campaign(c, None if dashboard else campaign_progress(), stderr)
         error: str | None = None
         try:
-            with Dashboard(campaign.live) if dashboard else contextlib.nullcontext():
+            with Dashboard(campaign.live, force_terminal=args.dashboard) \
+                    if dashboard else contextlib.nullcontext():
                 stats = campaign.run()
         except BaseException as e:
             error = f"{type(e).__name__}: {e}"

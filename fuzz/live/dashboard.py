@@ -54,9 +54,11 @@ def _fmt(v: float | None, suffix: str = "") -> str:
 
 
 class Dashboard:
-    def __init__(self, state: LiveState, console: Console | None = None):
+    def __init__(self, state: LiveState, console: Console | None = None,
+                 force_terminal: bool = False):
         self.state = state
-        self.console = console or Console()
+        # Forced (--dashboard): draw with terminal codes even into a pipe or a file.
+        self.console = console or Console(force_terminal=force_terminal or None)
         self.live = Live(get_renderable=self.render, console=self.console,
                          refresh_per_second=REFRESH_PER_S, transient=False,
                          redirect_stdout=True, redirect_stderr=True)

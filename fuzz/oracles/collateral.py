@@ -9,6 +9,11 @@ see its calls fail or time out, or wait more than HARM_LATENCY_S for a liveness 
 dbus-broker accounts every resource per uid and documents that exhausting a uid's quota
 takes down peers of that same uid (abuse-catalog.md §3.3): harm to innocents sharing the
 attacker's uid is reported `by_policy` there. Across uids, or on any other bus, it is a bug.
+
+Harm while the nemesis itself works on the bus (injected syscall failures, fd limits, CPU
+starvation, signals; up to a second after) is not pinned on the attacker: a campaign produced
+recvmsg failing with ECONNRESET beside an scm-credentials attack, and the bus rightly dropped
+the innocent whose read failed.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ def check_collateral(events: Sequence[Event]) -> list[Finding]:
         if harm is None:
             continue
         for start, end, attacker, kind in windows:
-            if not (start <= e.time <= end) or not facts.bus_serving_during(e.time, e.time):
+            if not (start <= e.time <= end) or not facts.bus_serving_during(e.time, e.time) \
+                    or facts.interfered_during(e.time, e.time):
                 continue
             same_uid = facts.uid_of.get(attacker) == facts.uid_of.get(e.process)
             policy = facts.bus_kind == "dbus-broker" and same_uid

@@ -8,13 +8,24 @@ from typing import Any, Sequence
 from fuzz.engine.history import SENTINEL, Event
 
 NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
+
+
 def _bus_ops() -> frozenset[str]:
     from fuzz.faults import OPERATORS
     return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items() if op.disrupts_bus})
 
 
+def _interfering_ops() -> frozenset[str]:
+    from fuzz.faults import OPERATORS
+    return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items()
+                                     if op.family != "attack" and not op.targets_client})
+
+
 # Nemesis operations that stop the bus from answering on purpose, and those that may end it.
 NEMESIS_BUS_OPS = _bus_ops()
+# Everything the nemesis does to the bus or the machine itself, rather than through a hostile
+# client: injected syscall failures, fd limits, scheduling, CPU hogs, pauses, signals.
+INTERFERING_OPS = _interfering_ops()
 BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
@@ -42,9 +53,15 @@ class Facts:
     stalled_at: int | None = None  # first sentinel ping that went unanswered past hang_after
     # When the nemesis had the bus stopped or gone on purpose: [start, end or None (for good)]
     disrupted: list[list[int | None]] = field(default_factory=list)
+    # When the nemesis itself worked on the bus or the machine (INTERFERING_OPS), same form.
+    interfered: list[list[int | None]] = field(default_factory=list)
 
     def disrupted_during(self, start: int, end: int) -> bool:
-        return any(ws <= end and (we is None or we >= start) for ws, we in self.disrupted)
+        return _overlaps(self.disrupted, start, end)
+
+    def interfered_during(self, start: int, end: int) -> bool:
+        """The nemesis worked on the bus over [start, end] or within CONSEQUENCE_NS before."""
+        return _overlaps(self.interfered, start - CONSEQUENCE_NS, end)
 
     def bus_up_during(self, start: int, end: int) -> bool:
         """The bus process existed, and the nemesis left it alone, over [start, end]."""
@@ -64,10 +81,16 @@ class Facts:
         return int(float(self.watch.get("hang_after", 2.0)) * 1e9)
 
 
+def _overlaps(windows: list[list[int | None]], start: int, end: int) -> bool:
+    return any(ws is not None and ws <= end and (we is None or we >= start)
+               for ws, we in windows)
+
+
 def read_facts(events: Sequence[Event]) -> Facts:
     f = Facts()
     open_ping: int | None = None
     windows: dict[Any, list[int | None]] = {}  # schedule source -> its disruption window
+    interfering: dict[Any, list[int | None]] = {}  # schedule source -> its window
     for e in events:
         f.end = e.time
         if e.process == SENTINEL and e.op == "ping":
@@ -98,13 +121,18 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.uid_of[e.get("client")] = e.get("uid")
                 f.role_of[e.get("client")] = e.get("role")
         elif e.process == "nemesis" and e.type == "invoke":
+            if e.op in INTERFERING_OPS:
+                interfering[e.get("source")] = [e.time, None]
+                f.interfered.append(interfering[e.get("source")])
             if e.op in NEMESIS_BUS_OPS:
                 windows[e.get("source")] = [e.time, None]
                 f.disrupted.append(windows[e.get("source")])
             elif e.op in NEMESIS_CLIENT_OPS:
                 f.targeted.add(e.get("target"))
-        elif e.process == "nemesis" and e.op == "undo" and e.get("source") in windows:
-            windows[e.get("source")][1] = e.time
+        elif e.process == "nemesis" and e.op == "undo":
+            for open_windows in (windows, interfering):
+                if e.get("source") in open_windows:
+                    open_windows[e.get("source")][1] = e.time
         elif e.op == "connect" and e.type == "ok":
             f.unique_name[e.process] = e.get("unique_name")
             f.process_of[e.get("unique_name")] = e.process

@@ -65,3 +65,16 @@ def test_a_missing_service_is_not_the_attacker_s_doing():
           error="org.freedesktop.DBus.Error.LimitsExceeded")
     assert h.kinds(check_collateral) == [
         "flood-signals:call failed with org.freedesktop.DBus.Error.LimitsExceeded"]
+
+
+def test_harm_while_the_nemesis_works_on_the_bus_is_not_the_attacker_s():
+    # Found by a campaign: recvmsg failing with ECONNRESET (fail-syscalls) beside an
+    # scm-credentials attack; dbus-broker dropped the innocent whose read failed.
+    h = attacked("dbus-broker")
+    h.add("nemesis", "invoke", "fail-syscalls", source=0, params={"errno": "ECONNRESET"})
+    h.add("caller.0", "info", "disconnect", error="ConnectionResetError")
+    assert h.kinds(check_collateral) == []
+    # After the undo and the consequence margin, harm is the attacker's again.
+    h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
+    h.wait(2.0).add("service.0", "info", "disconnect", error="EOF")
+    assert h.kinds(check_collateral) == ["flood-signals:disconnected"]
