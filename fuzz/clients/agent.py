@@ -78,7 +78,29 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
         finally:
             conn.close()
 
-    _run_child(instance_id, group.uid, journal_path, body)
+    _run_child(instance_id, group.uid, journal_path, body, lambda j: apply_sched(group, j))
+
+
+def apply_sched(group: ClientGroup, journal: Journal) -> None:
+    """The group's CPU, nice value and policy, each recorded (or why it could not be set)."""
+    if group.cpu is None and group.nice == 0 and group.sched == "other":
+        return
+    done: dict[str, object] = {}
+    try:
+        if group.cpu is not None:
+            os.sched_setaffinity(0, {group.cpu})
+            done["cpu"] = group.cpu
+        if group.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, group.nice)
+            done["nice"] = group.nice
+        if group.sched != "other":
+            policy = os.SCHED_FIFO if group.sched == "fifo" else os.SCHED_RR
+            os.sched_setscheduler(0, policy, os.sched_param(group.priority))
+            done["sched"] = f"{group.sched} {group.priority}"
+    except OSError as e:
+        journal.write("fail", "sched", error=f"{type(e).__name__}: {e}", **done)
+        return
+    journal.write("ok", "sched", **done)
 
 
 def attacker_main(instance_id: str, kind: str, params: dict, uid: int | None, address: str,
@@ -95,7 +117,8 @@ def attacker_main(instance_id: str, kind: str, params: dict, uid: int | None, ad
 
 
 def _run_child(instance_id: str, uid: int | None, journal_path: str,
-               body: Callable[[Journal, StopFlag], None]) -> None:
+               body: Callable[[Journal, StopFlag], None],
+               before_drop: Callable[[Journal], None] | None = None) -> None:
     """Everything a rig child does around its real work: die with the rig, own process group,
     drop to its uid, polite SIGTERM, an `exit` event with its context switches, no traceback
     lost."""
@@ -107,6 +130,8 @@ def _run_child(instance_id: str, uid: int | None, journal_path: str,
     journal = Journal(journal_path, instance_id)
     code = 0
     try:
+        if before_drop is not None:
+            before_drop(journal)
         if uid is not None and uid != os.geteuid():
             _drop_to(uid)
         body(journal, stop)

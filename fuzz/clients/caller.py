@@ -13,6 +13,8 @@ from fuzz.clients.agent import Calls, Context
 from fuzz.clients.pacing import paced_sequence, payload_bytes
 from fuzz.clients.protocol import echo_call
 
+LATE_NOTED_NS = 100_000  # lateness below this is the pacing loop's own jitter
+
 
 def run(ctx: Context) -> None:
     g, journal = ctx.group, ctx.journal
@@ -21,18 +23,19 @@ def run(ctx: Context) -> None:
     # One pipe whose write end is passed g.fds times per call: the kernel dups it each time.
     pipe_r, pipe_w = os.pipe() if g.fds else (-1, -1)
     try:
-        for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+        for seq, late_ns in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
             message = echo_call(g.target, seq, ctx.id, payload, [pipe_w] * g.fds)
             done = calls.call("call", seq, message, g.timeout, target=g.target, fds=g.fds)
             if done is None:
                 continue
             reply, serial, latency = done
             got = tuple(reply.body)
+            extra: dict[str, object] = {}
+            if late_ns >= LATE_NOTED_NS:
+                extra["late_ns"] = late_ns  # sent this long after it was due
             if got != (seq, ctx.id, g.fds):
-                journal.write("ok", "call", seq=seq, serial=serial, latency_ns=latency,
-                              mismatch=list(got))
-            else:
-                journal.write("ok", "call", seq=seq, serial=serial, latency_ns=latency)
+                extra["mismatch"] = list(got)
+            journal.write("ok", "call", seq=seq, serial=serial, latency_ns=latency, **extra)
     finally:
         if g.fds:
             os.close(pipe_r)

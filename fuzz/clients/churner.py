@@ -17,7 +17,7 @@ from fuzz.clients.pacing import paced_sequence
 
 def run(ctx: Context) -> None:
     g, journal = ctx.group, ctx.journal
-    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+    for seq, _late in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
         journal.write("invoke", "churn", seq=seq)
         try:
             conn = connect(ctx.address)

@@ -10,7 +10,7 @@ from fuzz.clients.protocol import TICK, tick_signal
 def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
     payload = payload_bytes(g.payload, ctx.seed)
-    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+    for seq, _late in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
         serial = next(conn.outgoing_serial)
         journal.write("invoke", "emit", seq=seq, serial=serial, member=TICK)
         try:

@@ -11,7 +11,7 @@ from fuzz.clients.pacing import paced_sequence
 def run(ctx: Context) -> None:
     g = ctx.group
     name = "org.busrig.Churn." + ctx.id.replace(".", "_").replace("-", "_")
-    for seq in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+    for seq, _late in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
         if driver_call(ctx, "request-name", message_bus.RequestName(name), seq=seq,
                        name=name) is not None:
             driver_call(ctx, "release-name", message_bus.ReleaseName(name), seq=seq, name=name)

@@ -14,7 +14,7 @@ def run(ctx: Context) -> None:
     g = ctx.group
     calls = Calls(ctx)
     ctx.journal.write("info", "ready")
-    for seq in paced_sequence(None, g.rate, lambda: ctx.stop.set):
+    for seq, _late in paced_sequence(None, g.rate, lambda: ctx.stop.set):
         done = calls.call("ping", seq, message_bus.GetId(), g.timeout)
         if done is not None:
             _reply, serial, latency = done

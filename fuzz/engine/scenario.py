@@ -7,6 +7,8 @@ unknown key, a wrong type or a missing field is one ScenarioError naming file, k
 
 from __future__ import annotations
 
+import os
+
 import pwd
 import tomllib
 from dataclasses import dataclass, field
@@ -55,6 +57,11 @@ class ClientGroup:
     delay: float = 0.0  # service: seconds to sleep before answering
     silent: bool = False  # service: never answer
     match: str = DEFAULT_MATCH  # listener: its match rule
+    # Scheduling, for priority-inversion scenarios (set before the client drops its uid):
+    sched: str = "other"  # other, fifo or rr
+    priority: int = 0  # 1..99 with fifo or rr
+    nice: int = 0
+    cpu: int | None = None  # pin to this CPU
 
     def instance_id(self, index: int) -> str:
         return f"{self.name}.{index}"
@@ -321,6 +328,7 @@ def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
         "ops": c.get("ops", int, default=None, check=_non_negative),
         "rate": c.get("rate", float, default=0.0, check=_non_negative),
         "uid": _parse_uid(c),
+        **_parse_sched(c),
     }
     if role in ("service", "listener", "forwarder") and "ops" in data:
         raise c.fail("ops", f"a {role} serves until stopped; 'ops' applies to callers and emitters")
@@ -337,6 +345,24 @@ def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
     c.used.update(extra)  # so an unknown key's message lists everything this role accepts
     c.finish()
     return ClientGroup(**values)
+
+
+SCHED_POLICIES = ("other", "fifo", "rr")
+
+
+def _parse_sched(c: _Checker) -> dict[str, Any]:
+    sched = c.get("sched", str, default="other", check=_one_of(SCHED_POLICIES))
+    priority = c.get("priority", int, default=0,
+                     check=lambda v: None if 0 <= v <= 99 else "must be 0..99")
+    if (sched == "other") != (priority == 0):
+        raise c.fail("priority", "give a priority 1..99 with sched = fifo or rr, and none"
+                                 " with sched = other (use nice there)")
+    nice = c.get("nice", int, default=0,
+                 check=lambda v: None if -20 <= v <= 19 else "must be -20..19")
+    cpus = os.cpu_count() or 1
+    cpu = c.get("cpu", int, default=None,
+                check=lambda v: None if 0 <= v < cpus else f"this machine has CPUs 0..{cpus - 1}")
+    return {"sched": sched, "priority": priority, "nice": nice, "cpu": cpu}
 
 
 def _valid_group_name(v: str) -> str | None:

@@ -25,9 +25,30 @@ def test_spike_is_found_but_a_hang_is_left_to_the_hang_oracle():
     assert run([0.001, 5.0]).kinds(check_latency) == []
 
 
-def test_deadline():
-    assert run([0.001] * 50 + [0.02] * 5, deadline=10).kinds(check_latency) == ["deadline-ping"]
-    assert run([0.001] * 50, deadline=10).kinds(check_latency) == []
+def calls(h: H, latencies_s, late_s=None) -> H:
+    for seq, lat in enumerate(latencies_s):
+        late = {} if late_s is None else {"late_ns": int(late_s[seq] * 1e9)}
+        h.add("rt.0", "invoke", "call", seq=seq, serial=seq + 5)
+        h.add("rt.0", "ok", "call", seq=seq, serial=seq + 5, latency_ns=int(lat * 1e9), **late)
+    return h
+
+
+def test_deadline_on_call_response_times():
+    assert calls(run([], deadline=10), [0.001] * 50 + [0.02] * 5).kinds(check_latency) == [
+        "deadline-call"]
+    assert calls(run([], deadline=10), [0.001] * 60).kinds(check_latency) == []
+    # Pings have the spike and hang oracles; the deadline is the callers'.
+    assert run([0.001] * 50 + [0.02] * 5, deadline=10).kinds(check_latency) == []
+
+
+def test_a_stall_counts_in_every_call_it_delayed():
+    # One call waits 0.9 s; the 20 due meanwhile go out late, back to back, each answered fast.
+    # Without lateness the p99 looks fine (coordinated omission); with it, the deadline fails.
+    lat = [0.001] * 80 + [0.9] + [0.001] * 20
+    late = [0.0] * 81 + [0.9 - 0.045 * k for k in range(20)]
+    assert calls(run([], deadline=10), lat).kinds(check_latency) == []
+    [finding] = check_latency(calls(run([], deadline=10), lat, late).events)
+    assert finding.kind == "deadline-call" and "21 of them" in finding.explanation
 
 
 def test_a_nemesis_pause_explains_a_slow_ping():
