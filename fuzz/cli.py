@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any, Sequence
 
+from fuzz.bench.command import add_command as add_bench_command
+from fuzz.bench.command import cmd_bench
 from fuzz.bus import BusChoice
 from fuzz.bus.factory import BUS_KINDS
 from fuzz.campaign.commands import add_commands as add_campaign_commands
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("operators", help="list the fault operators a schedule can use")
     add_campaign_commands(sub, add_bus_arguments, add_dashboard_arguments)
     add_nightly_command(sub, add_bus_arguments, add_dashboard_arguments)
+    add_bench_command(sub)
     return parser
 
 
@@ -190,7 +193,8 @@ def cmd_operators(_args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators,
-            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "nightly": cmd_nightly}
+            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "nightly": cmd_nightly,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

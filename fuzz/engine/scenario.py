@@ -8,7 +8,6 @@ unknown key, a wrong type or a missing field is one ScenarioError naming file, k
 from __future__ import annotations
 
 import os
-
 import pwd
 import tomllib
 from dataclasses import dataclass, field

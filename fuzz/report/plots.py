@@ -10,7 +10,7 @@ from fuzz.report.series import Series
 FAULT_COLOR = "#f4a261"
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
     matplotlib.use("Agg")  # no display; must precede pyplot's import
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
@@ -18,11 +18,11 @@ def _pyplot() -> Any:
     return plt
 
 
-def _svg(fig: Any) -> str:
+def svg_of(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight",
                 metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    _pyplot().close(fig)
+    pyplot().close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: it goes inline
 
@@ -41,7 +41,7 @@ def _shade_faults(ax: Any, series: Series) -> None:
 
 
 def _figure(title: str, ylabel: str) -> tuple[Any, Any]:
-    fig, ax = _pyplot().subplots(figsize=(9, 2.8))
+    fig, ax = pyplot().subplots(figsize=(9, 2.8))
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(ylabel)
@@ -60,7 +60,7 @@ def latency_svg(series: Series) -> str | None:
     ax.set_yscale("log")
     _shade_faults(ax, series)
     ax.legend(fontsize=7, loc="upper left")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def bus_svg(series: Series) -> str | None:
@@ -78,7 +78,7 @@ def bus_svg(series: Series) -> str | None:
     lines = ax.get_legend_handles_labels()
     more = rss_ax.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def queue_svg(series: Series) -> str | None:
@@ -90,7 +90,7 @@ def queue_svg(series: Series) -> str | None:
     ax.plot(ts, [q[2] for q in series.queued], "-", lw=1, label="longest single queue")
     _shade_faults(ax, series)
     ax.legend(fontsize=7, loc="upper left")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def execs_svg(series: Series) -> str | None:
@@ -105,7 +105,7 @@ def execs_svg(series: Series) -> str | None:
     lines = ax.get_legend_handles_labels()
     more = feat_ax.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
-    return _svg(fig)
+    return svg_of(fig)
 
 
 def all_plots(series: Series) -> list[tuple[str, str]]:

@@ -186,6 +186,56 @@ def error_names(data: bytes) -> list[str]:
     return names
 
 
+# --- prebuilt messages and framing, for clients that must not be the bottleneck -------------
+
+PLACEHOLDER = 0x7EADBEEF  # a reply_serial nobody uses, to find its offset in the bytes
+
+
+class Prebuilt:
+    """A serialised (little-endian) message whose serial, and reply_serial if it has one, are
+    patched in place per send: no serialisation in the hot loop."""
+
+    def __init__(self, msg: Message, fds: list[int] | None = None):
+        # With `fds`, jeepney numbers the body's fds and sets unix_fds in the header; the fds
+        # themselves go with each send (SCM_RIGHTS), not in the bytes.
+        self.data = bytearray(msg.serialise(serial=1, fds=[] if fds is not None else None))
+        marker = struct.pack("<I", PLACEHOLDER)
+        at = self.data.find(marker, 16)
+        self.reply_at = at if at >= 0 else None
+
+    def bytes(self, serial: int, reply_serial: int | None = None) -> bytearray:
+        struct.pack_into("<I", self.data, 8, serial)
+        if reply_serial is not None and self.reply_at is not None:
+            struct.pack_into("<I", self.data, self.reply_at, reply_serial)
+        return self.data
+
+
+def reply_template(to: str) -> Message:
+    """An empty method return to `to`, its reply_serial a placeholder for Prebuilt to patch."""
+    from jeepney.low_level import Endianness, Header, HeaderFields, MessageType
+    fields = {HeaderFields.reply_serial: PLACEHOLDER, HeaderFields.destination: to}
+    return Message(Header(Endianness.little, MessageType.method_return, 0, 1, -1, -1, fields),
+                   ())
+
+
+def message_size(buf: bytes | bytearray, at: int = 0) -> int | None:
+    """Total size of the message starting at `at` (the fixed header says), or None while its
+    first 16 bytes have not all arrived."""
+    if len(buf) - at < 16:
+        return None
+    body, fields = struct.unpack_from("<I4xI", buf, at + 4)
+    return 16 + fields + (-fields % 8) + body
+
+
+def split_frames(buf: bytearray) -> tuple[list[tuple[int, int]], int]:
+    """Complete messages in `buf` as (offset, size), and how many bytes they take."""
+    frames, at = [], 0
+    while (size := message_size(buf, at)) is not None and len(buf) - at >= size:
+        frames.append((at, size))
+        at += size
+    return frames, at
+
+
 # --- mutations of one valid message ---------------------------------------------------------
 # Each takes the bytes of a valid little-endian method call and returns invalid bytes.
 

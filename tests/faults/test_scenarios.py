@@ -3,6 +3,7 @@ behind, and shows the effect of its operator in the history, with the bus's own 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from tests.conftest import SCENARIOS, leftover_processes, run_rig
 # Scenarios that find something real on this machine's versions (exit 1).
 FINDS = {("broker_435_fd_exhaustion", "dbus-broker"), ("syscall_accept_emfile", "dbus-broker"),
          ("syscall_send_enobufs", "dbus-daemon"), ("syscall_send_enobufs", "dbus-broker"),
-         ("cve_2014_3637_pending_fd", "dbus-broker")}
+         ("cve_2014_3637_pending_fd", "dbus-broker"),
+         # Priority inversion: the real-time caller misses its deadline behind a starved bus.
+         *{(f"priority_bus_{cfg}", bus) for cfg in ("nice0", "nice-5")
+           for bus in ("dbus-daemon", "dbus-broker")}}
 SLOW = {"mixed", "roundtrip"}  # covered by tests/engine/test_runs.py
 
 
@@ -119,7 +123,18 @@ CHECKS = {
         and any(e.get("result") == "CPU affinity restored" for e in nemesis(run, "undo")),
     "sched_priority_cure": lambda run, bus: any(
         e.get("result") == "scheduling policy restored" for e in nemesis(run, "undo")),
+    **{name: (lambda run, bus, missed=name.startswith("priority_bus_nice"): realtime_caller(run)
+              and missed == ("deadline-call" in {f["kind"] for f in run.findings}))
+       for name in ("priority_bus_nice0", "priority_bus_nice-5", "priority_bus_fifo",
+                    "priority_normal_hogs_nice0", "priority_normal_hogs_nice-5")},
 }
+
+
+def realtime_caller(run) -> bool:
+    """The rt caller and the service really ran SCHED_FIFO 50 on CPU 1."""
+    ok = {e.process: e.data for e in run.history if e.op == "sched" and e.type == "ok"}
+    return all(ok.get(p, {}).get("sched") == "fifo 50" and ok[p].get("cpu") == 1
+               for p in ("rt.0", "service.0"))
 
 
 # Scenarios that need something this machine may not offer, and how to tell.
@@ -128,6 +143,8 @@ NEEDS = {
     "sched_cpu_quota": lambda: find_hierarchy("cpu") is not None,
     **{name: lambda: supported() is None
        for name in ("syscall_accept_emfile", "syscall_send_enobufs", "syscall_epoll_eintr")},
+    **{p.stem: lambda: (os.cpu_count() or 1) >= 2 and os.geteuid() == 0
+       for p in SCENARIOS.glob("priority_*.toml")},
 }
 
 
