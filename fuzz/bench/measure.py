@@ -187,7 +187,7 @@ def rt_results(t: Target, n: int) -> list[Result]:
 def size_results(t: Target, sizes: list[int], n: int) -> list[Result]:
     out = []
     for size in sizes:
-        count = max(20, n * 64 // max(64, size))  # fewer round trips for big messages
+        count = max(50, min(n, n * 4096 // size))  # fewer round trips for big messages
         r = round_trips(t, count, payload=size)
         rate = r.n / r.seconds
         out.append(Result(t.name, f"rt_per_s_{size}B", round(rate, 1), "RT/s"))
