@@ -22,6 +22,8 @@ from fuzz.campaign.commands import add_commands as add_campaign_commands
 from fuzz.campaign.commands import cmd_fuzz, cmd_merge, cmd_replay
 from fuzz.campaign.nightly import add_command as add_nightly_command
 from fuzz.campaign.nightly import cmd_nightly
+from fuzz.diff.command import add_command as add_diff_command
+from fuzz.diff.command import cmd_diff
 from fuzz.errors import (
     EXIT_CLEAN,
     EXIT_FOUND,
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_campaign_commands(sub, add_bus_arguments, add_dashboard_arguments)
     add_nightly_command(sub, add_bus_arguments, add_dashboard_arguments)
     add_bench_command(sub)
+    add_diff_command(sub)
     return parser
 
 
@@ -194,7 +197,7 @@ def cmd_operators(_args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators,
             "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "nightly": cmd_nightly,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

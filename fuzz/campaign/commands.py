@@ -30,6 +30,10 @@ def add_commands(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any)
     fuzz.add_argument("--short", action="store_true",
                       help="only the cheapest scenarios (one caller, at most one fault):"
                            " for measuring the rig's own speed")
+    fuzz.add_argument("--diff", metavar="A,B", default=None,
+                      help="differential campaign: run every scenario on bus A and bus B"
+                           " (dbus-daemon, dbus-broker or a command) and find where what the"
+                           " clients observed differs (instead of --bus/--bus-cmd)")
     add_dashboard_arguments(fuzz)
 
     replay = sub.add_parser("replay", help="re-run a stored case: does it still reproduce?")
@@ -55,19 +59,29 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     from fuzz.campaign.manager import CampaignConfig
+    from fuzz.diff.run import choice_of
 
-    if not (args.bus or args.bus_cmd):
-        raise InputError("fuzz needs --bus dbus-daemon|dbus-broker or --bus-cmd CMD")
+    diff = None
+    if args.diff:
+        if args.bus or args.bus_cmd:
+            raise InputError("--diff A,B names both buses; leave out --bus and --bus-cmd")
+        names = [n.strip() for n in args.diff.split(",")]
+        if len(names) != 2 or not all(names):
+            raise InputError(f"--diff wants two buses, A,B; got {args.diff!r}")
+        choice, diff = choice_of(names[0]), choice_of(names[1])
+    elif not (args.bus or args.bus_cmd):
+        raise InputError("fuzz needs --bus dbus-daemon|dbus-broker, --bus-cmd CMD or --diff A,B")
+    else:
+        choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
     if args.budget <= 0 or args.jobs < 1:
         raise InputError("--budget must be > 0 and --jobs >= 1")
-    choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     shard = parse_shard(args.shard)
     out = args.out or os.path.join("runs", f"fuzz-{seed}-{shard[0]}of{shard[1]}")
     config = CampaignConfig(bus=choice, budget=args.budget, seed=seed, out=out,
                             crashes=args.crashes, jobs=args.jobs, shard=shard,
                             feedback=not args.no_feedback, minimize=not args.no_minimize,
-                            max_execs=args.max_execs, short=args.short)
+                            max_execs=args.max_execs, short=args.short, diff=diff)
     stats = run_campaign(config, args)
     return EXIT_FOUND if stats.new_signatures else EXIT_CLEAN
 
@@ -76,13 +90,13 @@ def run_campaign(config: Any, args: argparse.Namespace,
                  replays: list[Any] | None = None, kind: str = "campaign") -> Any:
     """Run a campaign with the dashboard or plain progress; write its reports even if it
     fails (then re-raise). `replays` (nightly) go into the same report."""
-    from fuzz.campaign.manager import Campaign
+    from fuzz.campaign.manager import Campaign, bus_label
     from fuzz.campaign.progress import campaign_progress
     from fuzz.live.dashboard import Dashboard, wants_dashboard
     from fuzz.report.write import REPORT_FILES, write_reports
 
     c = config
-    print(f"busrig fuzz: bus {c.bus.label}, seed {c.seed}, shard {c.shard[0]}/{c.shard[1]},"
+    print(f"busrig fuzz: bus {bus_label(c)}, seed {c.seed}, shard {c.shard[0]}/{c.shard[1]},"
           f" {c.jobs} job(s), budget {c.budget:g} s, store {c.crashes}, work dir {c.out}",
           flush=True)
     os.makedirs(c.out, exist_ok=True)
@@ -128,12 +142,22 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
     if not store.has(signature):
         raise InputError(f"{case_dir}: not a crash store entry (no meta.json)")
     meta = store.meta(signature)
-    if choice is None:
-        bus = meta["bus"]
-        choice = BusChoice(kind=bus["kind"]) if bus.get("kind") in ("dbus-daemon", "dbus-broker") \
-            else BusChoice(command=bus["label"][len("command("):-1])
+    bus = meta["bus"]
     scenario = load_scenario(os.path.join(case_dir, "case.toml"))
     hits = 0
+    if bus.get("diff"):  # a difference between two buses: run both and compare
+        from fuzz.diff.run import run_diff
+        if choice is not None:
+            raise InputError(f"{case_dir} is a difference between {bus['label']}: it is"
+                             " replayed on those two buses (leave out --bus/--bus-cmd)")
+        a, b = (BusChoice(**spec) for spec in bus["diff"])
+        for i in range(times):
+            run = run_diff(scenario, a, b, int(meta["seed"]), os.path.join(out_root, f"run-{i}"))
+            hits += any(f.signature == meta["finding_signature"] for f in run.findings)
+        return hits, times, meta
+    if choice is None:
+        choice = BusChoice(kind=bus["kind"]) if bus.get("kind") in ("dbus-daemon", "dbus-broker") \
+            else BusChoice(command=bus["label"][len("command("):-1])
     for i in range(times):
         result = Runner(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}")).run()
         if result.error is not None:

@@ -54,6 +54,7 @@ class CampaignConfig:
     minimize: bool = True
     max_execs: int | None = None
     short: bool = False  # generate only the cheapest executions (benchmarks)
+    diff: BusChoice | None = None  # differential: every scenario also on this bus, compared
     other_uids: bool = field(default_factory=lambda: os.geteuid() == 0)
 
 
@@ -83,15 +84,23 @@ class CampaignStats:
         return self.executions / self.seconds if self.seconds else 0.0
 
 
+def bus_label(config: CampaignConfig) -> str:
+    return config.bus.label + (f" vs {config.diff.label}" if config.diff else "")
+
+
 LiveEvent = Callable[[int, str, dict[str, Any]], None]
+
+
+def _spec(choice: BusChoice) -> dict[str, Any]:
+    return {k: v for k, v in asdict(choice).items() if v is not None}
 
 
 class Workers:
     """J worker processes (fuzz/campaign/worker.py), one request in flight each."""
 
     def __init__(self, choice: BusChoice, jobs: int, on_live: LiveEvent,
-                 stderr: IO[str] | None = None):
-        arg = json.dumps({k: v for k, v in asdict(choice).items() if v is not None})
+                 stderr: IO[str] | None = None, diff: BusChoice | None = None):
+        arg = json.dumps({"bus": _spec(choice), "diff": _spec(diff) if diff else None})
         self.on_live = on_live  # (worker, what, info) for the live events of an execution
         self.procs = [subprocess.Popen([sys.executable, "-m", "fuzz.campaign.worker", arg],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -191,7 +200,7 @@ class Campaign:
         self.progress = progress or (lambda _what, _info: None)
         self.workers_stderr = workers_stderr  # None: the campaign's own stderr
         shard = f", shard {config.shard[0]}/{config.shard[1]}" if config.shard[1] > 1 else ""
-        self.live = LiveState("fuzz", f"{config.bus.label}, seed {config.seed}{shard},"
+        self.live = LiveState("fuzz", f"{bus_label(config)}, seed {config.seed}{shard},"
                                       f" {config.jobs} job(s)", config.budget)
         self.store = CrashStore(config.crashes)
         self.corpus: list[CorpusEntry] = []
@@ -212,7 +221,8 @@ class Campaign:
         os.makedirs(self.c.out, exist_ok=True)
         janitor()
         self.started = time.monotonic()
-        self.workers = Workers(self.c.bus, self.c.jobs, self._on_live, self.workers_stderr)
+        self.workers = Workers(self.c.bus, self.c.jobs, self._on_live, self.workers_stderr,
+                               self.c.diff)
         self.live.phase = "fuzzing"
         fatal_in_a_row = 0
         try:
@@ -404,15 +414,15 @@ class Campaign:
                  "mutated": s.mutated, "corpus": len(self.corpus), "features": len(self.seen),
                  "execution errors": s.errors, "crash store": self.c.crashes,
                  "work dir": self.c.out}
-        bus = {"label": self.c.bus.label, "kind": self.c.bus.kind, "version": self.bus_version}
-        return Report(kind="campaign", name=f"{self.c.bus.label} seed {self.c.seed}",
+        bus = {"label": bus_label(self.c), "kind": self.c.bus.kind, "version": self.bus_version}
+        return Report(kind="campaign", name=f"{bus_label(self.c)} seed {self.c.seed}",
                       bus=bus, seconds=round(s.seconds, 1), findings=list(self.findings.values()),
                       facts=facts, error=error)
 
     def _write_summary(self) -> None:
         s = self.stats
         summary = {**self.snapshot(), "seed": self.c.seed, "shard": list(self.c.shard),
-                   "jobs": self.c.jobs, "bus": self.c.bus.label, "generated": s.generated,
+                   "jobs": self.c.jobs, "bus": bus_label(self.c), "generated": s.generated,
                    "mutated": s.mutated, "new_signatures": s.new_signatures,
                    "by_oracle": s.by_oracle, "store": self.c.crashes}
         tmp = os.path.join(self.c.out, "campaign.json.tmp")

@@ -160,6 +160,19 @@ def reproduce_command(signature: str, root: str = "crashes") -> str:
     return f"python rig.py replay {os.path.join(root, signature)}"
 
 
+def run_command(meta: dict[str, Any]) -> str:
+    """The case run directly: `rig.py run` on its bus, or `rig.py diff` on both."""
+    import shlex
+    case = f"crashes/{meta['signature']}/case.toml"
+    bus = meta["bus"]
+    if bus.get("diff"):
+        a, b = (spec.get("kind") or spec.get("command") for spec in bus["diff"])
+        return (f"python rig.py diff {case} --bus {shlex.quote(a)} --bus {shlex.quote(b)}"
+                f" --seed {meta['seed']}")
+    args = bus.get("args") or f"--bus {bus.get('label')}"
+    return f"python rig.py run {case} {args} --seed {meta['seed']}"
+
+
 def report_md(meta: dict[str, Any], case: NewCase) -> str:
     f = case.finding
     bus = meta["bus"]
@@ -176,7 +189,6 @@ def report_md(meta: dict[str, Any], case: NewCase) -> str:
         f" campaign seed {meta['seed']}\n\n"
         f"## Reproduce\n\n"
         f"    {reproduce_command(meta['signature'])}\n"
-        f"    python rig.py run crashes/{meta['signature']}/case.toml --bus"
-        f" {bus.get('label')} --seed {meta['seed']}\n\n"
+        f"    {run_command(meta)}\n\n"
         f"## What the oracle says\n\n{f['explanation']}\n\n"
         f"## History around the finding (history.jsonl)\n\n{evidence}\n")

@@ -1,6 +1,7 @@
 """A campaign worker: runs the scenarios the campaign sends it, against buses of its own.
 
-    python -m fuzz.campaign.worker '{"kind": "dbus-daemon"}'   (or {"command": "..."})
+    python -m fuzz.campaign.worker '{"bus": {"kind": "dbus-daemon"}, "diff": null}'
+    ("command" instead of "kind" for --bus-cmd; "diff": a second bus for --diff)
 
 Protocol: one JSON request per line on stdin ({"index", "scenario", "seed", "out"}), one JSON
 result per line on stdout, in order; before its result, an execution may send live events
@@ -17,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import asdict
 from typing import IO, Any, Callable
 
 from fuzz.bus.factory import BusChoice
@@ -32,8 +34,11 @@ EXCERPT_MAX = 300
 
 
 def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
-            progress: Progress | None = None) -> dict[str, Any]:
-    """Run one scenario and report what the campaign needs: findings, features, excerpts."""
+            progress: Progress | None = None,
+            other: tuple[BusChoice, BusPool] | None = None) -> dict[str, Any]:
+    """Run one scenario and report what the campaign needs: findings, features, excerpts.
+    With `other` (a differential campaign) it runs on both buses and the findings are the
+    differences between what the clients observed (fuzz/diff/)."""
     from fuzz.engine.runner import Runner
     from fuzz.engine.scenario import load_scenario
 
@@ -43,32 +48,64 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
         f.write(to_toml(request["scenario"]))
     started = time.monotonic()
     reply: dict[str, Any] = {"index": request["index"], "out": out}
+    seed = int(request["seed"])
     try:
         scenario = load_scenario(path)
-        result = Runner(scenario, choice, int(request["seed"]), out, bus_pool=pool,
-                        progress=progress).run()
+        if other is None:
+            results = [Runner(scenario, choice, seed, out, bus_pool=pool,
+                              progress=progress).run()]
+        else:
+            results = [Runner(scenario, c, seed, os.path.join(out, name), bus_pool=p,
+                              progress=progress).run()
+                       for c, p, name in ((choice, pool, "a"), (other[0], other[1], "b"))]
     except ScenarioError as e:  # a generator bug: report it, do not stop the campaign
         return {**reply, "error": f"invalid scenario: {e}", "fatal": False}
     finally:
         os.unlink(path)
-    if isinstance(result.error, (Interrupted, KeyboardInterrupt)):
-        raise result.error
-    findings = [f.to_json() for f in result.findings]
+    for r in results:
+        if isinstance(r.error, (Interrupted, KeyboardInterrupt)):
+            raise r.error
+    first = results[0]
+    if other is None:
+        found = first.findings
+        bus = {"kind": first.summary["bus"].get("kind"),
+               "version": first.summary["bus"].get("version"),
+               "label": choice.label, "args": choice.cli_args()}
+    else:
+        found = diff_outcome(results, choice, other[0])
+        bus = {"kind": f"{choice.label}-vs-{other[0].label}",
+               "version": " / ".join(str(r.summary["bus"].get("version")) for r in results),
+               "label": f"{choice.label} vs {other[0].label}",
+               "diff": [asdict(choice), asdict(other[0])]}
+    findings = [f.to_json() for f in found]
+    errors = [r.summary.get("error") for r in results if r.summary.get("error")]
     reply.update(
         seconds=round(time.monotonic() - started, 3),
-        error=result.summary.get("error"),
-        fatal=isinstance(result.error, BusStartError),  # the bus cannot even start
+        error=errors[0] if errors else None,
+        # the bus cannot even start
+        fatal=any(isinstance(r.error, BusStartError) for r in results),
         findings=findings,
-        features=sorted(features(result.events, result.summary,
-                                 [f.signature for f in result.findings])),
-        bus={"kind": result.summary["bus"].get("kind"),
-             "version": result.summary["bus"].get("version"),
-             "label": choice.label, "args": choice.cli_args()},
-        excerpts={f["signature"]: excerpt(os.path.join(out, "history.jsonl"), f["evidence"])
+        features=sorted(set().union(*(features(r.events, r.summary,
+                                               [f.signature for f in found])
+                                      for r in results))),
+        bus=bus,
+        excerpts={f["signature"]: excerpt(os.path.join(first.out_dir, "history.jsonl"),
+                                          f["evidence"])
                   for f in findings if not f["by_policy"]},
-        events=len(result.events),
+        events=sum(len(r.events) for r in results),
     )
     return reply
+
+
+def diff_outcome(results: list[Any], a: BusChoice, b: BusChoice) -> list[Any]:
+    from fuzz.diff.compare import compare, diff_findings
+    from fuzz.diff.observe import observe
+    from fuzz.diff.run import label_of
+
+    if any(r.error is not None for r in results):
+        return []  # a run the rig could not finish is no evidence of a difference
+    diffs = compare(observe(results[0].events), observe(results[1].events))
+    return diff_findings(diffs, label_of(a), label_of(b))
 
 
 def excerpt(history_path: str, evidence: list[int]) -> list[str]:
@@ -101,10 +138,12 @@ def main(argv: list[str]) -> int:
     from fuzz.lifecycle import die_with_parent, janitor, shutdown_janitor, signals_raise
 
     die_with_parent()
-    choice = BusChoice(**json.loads(argv[0]))
+    spec = json.loads(argv[0])
+    choice = BusChoice(**spec["bus"])
     janitor()  # before any thread
     spawner.warm_up()
     pool = BusPool()
+    other = (BusChoice(**spec["diff"]), BusPool()) if spec.get("diff") else None
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but protocol lines on the real stdout
     try:
@@ -114,19 +153,24 @@ def main(argv: list[str]) -> int:
                     continue
                 request = json.loads(line)
                 try:
-                    reply = execute(request, choice, pool, forward_progress(out, request["index"]))
+                    reply = execute(request, choice, pool, forward_progress(out, request["index"]),
+                                    other)
                 except Interrupted:
                     raise
                 except Exception:  # noqa: BLE001 - a rig bug in one execution: report, go on
                     reply = {"index": request["index"], "out": request["out"], "fatal": False,
                              "error": "rig error: " + traceback.format_exc()[-2000:]}
                     pool.close()  # the bus may be in any state now
+                    if other is not None:
+                        other[1].close()
                 out.write(json.dumps(reply) + "\n")
                 out.flush()
     except Interrupted:
         return 3
     finally:
         pool.close()
+        if other is not None:
+            other[1].close()
         shutdown_janitor()
     return 0
 

@@ -1,0 +1,1 @@
+"""Differential testing: one scenario on two buses, every difference clients observe."""

@@ -1,0 +1,69 @@
+"""Two observations of one scenario, compared: every key whose value differs is a difference,
+documented (fuzz/diff/documented.py) or a finding of the `diff` oracle."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fuzz.diff.documented import DocRule, Side, documented
+from fuzz.diff.observe import Observation
+from fuzz.oracles.finding import Finding
+
+MISSING = "missing"  # the key exists on one bus only (e.g. a client that never got to call)
+_INSTANCE = re.compile(r"\b([A-Za-z][\w-]*)\.\d+\b")
+_STEP = re.compile(r" after step \d+")
+
+
+@dataclass(frozen=True)
+class Difference:
+    key: str
+    a: str
+    b: str
+    rule: DocRule | None  # None: not documented
+
+    @property
+    def title(self) -> str:
+        return f"{self.key}: {self.a} | {self.b}"
+
+
+def compare(a: Observation, b: Observation) -> list[Difference]:
+    # Who is who is the plan's doing, the same on both buses; merged in case one run
+    # never got to start a client.
+    meta = Observation(uid_of={**b.uid_of, **a.uid_of}, role_of={**b.role_of, **a.role_of},
+                       attack_of={**b.attack_of, **a.attack_of})
+    out = []
+    for key in sorted(set(a.values) | set(b.values)):
+        va, vb = a.values.get(key, MISSING), b.values.get(key, MISSING)
+        if va == vb:
+            continue
+        client, _, field = key.partition(" ")
+        side = Side(key, va, vb, client, field, meta, a.values, b.values)
+        out.append(Difference(key, va, vb, documented(side)))
+    return out
+
+
+def _general(text: str) -> str:
+    """Instance numbers and step positions out: what stays is the kind of difference."""
+    return _STEP.sub("", _INSTANCE.sub(r"\1", text))
+
+
+def diff_findings(diffs: list[Difference], label_a: str, label_b: str) -> list[Finding]:
+    findings: dict[str, Finding] = {}
+    for d in diffs:
+        kind = f"{_general(d.key)}: {_general(d.a)} | {_general(d.b)}"
+        if kind in findings:
+            findings[kind] = _count(findings[kind])
+            continue
+        doc = f" Documented: {d.rule.title} ({d.rule.source})." if d.rule else ""
+        findings[kind] = Finding(
+            oracle="diff", severity="low" if d.rule else "medium", kind=kind,
+            title=f"{label_a} and {label_b} differ on {_general(d.key)}",
+            explanation=f"{d.key}: {label_a} gave '{d.a}', {label_b} gave '{d.b}'.{doc}",
+            by_policy=d.rule is not None)
+    return list(findings.values())
+
+
+def _count(f: Finding) -> Finding:
+    from dataclasses import replace
+    return replace(f, count=f.count + 1)

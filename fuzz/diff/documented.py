@@ -1,0 +1,115 @@
+"""Differences between dbus-daemon and dbus-broker that their documentation explains.
+
+Each rule names where it is written down (section numbers of ../shared/abuse-catalog.md, which
+cites the buses' sources, man pages and maintainers). A difference a rule matches is reported
+as documented, never as a finding. Everything else is a finding: the buses disagree and the
+documents do not say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from fuzz.diff.observe import Observation
+
+LIMITS = "org.freedesktop.DBus.Error.LimitsExceeded"
+
+
+@dataclass(frozen=True)
+class Side:
+    key: str
+    a: str  # value on the first bus
+    b: str  # value on the second bus
+    client: str  # the instance the key is about ("bus" for the bus itself)
+    field: str
+    obs: Observation  # who is who: uids, roles, attacks (the same plan on both buses)
+    all_a: dict[str, str]  # every observation of the first bus
+    all_b: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DocRule:
+    id: str
+    title: str
+    source: str
+    matches: Callable[[Side], bool]
+
+
+def _either(d: Side, pred: Callable[[str, str], bool]) -> bool:
+    return pred(d.a, d.b) or pred(d.b, d.a)
+
+
+def _limit_vs_disconnect(d: Side) -> bool:
+    if d.field == "disconnected":
+        # Disconnected on one bus only, where the other answered this client LimitsExceeded.
+        kept = d.all_a if d.a == "missing" else d.all_b
+        return any(LIMITS in v for k, v in kept.items() if k.startswith(f"{d.client} "))
+    return _either(d, lambda x, y: LIMITS in x and ("disconnected" in y or "Error" in y
+                                                    or "info:" in y or y == "missing"))
+
+
+def _bus_reply_timeout(d: Side) -> bool:
+    return d.field == "call" and _either(
+        d, lambda x, y: "NoReply" in x and "info:timeout" in y)
+
+
+def _fd_error_names(d: Side) -> bool:
+    return _either(d, lambda x, y: "Error.NotSupported" in x and "Error.Failed" in y)
+
+
+# Attacks whose handling the two buses document differently: the attacker's own observations
+# (its outcome, its connection's fate) may differ. Harm to innocents is never covered here.
+DOCUMENTED_ATTACKS = {
+    "sasl": "§1.8: dbus-daemon drops a client after repeated REJECTED and answers bad hex with"
+            " ERROR; dbus-broker keeps answering REJECTED",
+    "slow-reader": "§7.3: a full receiver is skipped by dbus-daemon, disconnected by dbus-broker",
+    "flood-connections": "§2, §3.3: dbus-daemon closes unauthenticated connections at"
+                         " auth_timeout and caps connections per uid; dbus-broker charges quota",
+    "fd-flood": "§2, §3.3: max_message_unix_fds (16) on dbus-daemon, the uid's fd quota on"
+                " dbus-broker",
+    "fd-abuse": "§3.3: dbus-broker charges in-flight fds to the sender's quota and binds fds to"
+                " the bytes they came with; dbus-daemon queues them",
+    "driver-signal": "Appendix A: dbus-daemon answers AccessDenied, dbus-broker drops it",
+    "monitor": "Appendix A: an eavesdrop match gets AccessDenied from dbus-daemon,"
+               " MatchRuleInvalid from dbus-broker",
+    "unread-calls": "§2, §3.3: pending-reply limits per connection against per-uid quota",
+    "flood-matches": "§2, §3.3: max_match_rules_per_connection against the match quota",
+    "flood-names": "§2, §3.3: max_names_per_connection against the name quota",
+    "big-message": "§1.1, §2, §3.3: max_message_size against the byte quota",
+    "fd-exhaust-client": "§3.3: fd quota per uid",
+    "policy-probe": "§7.3: AccessDenied for broadcasts only on dbus-daemon",
+}
+
+
+def _documented_attack(d: Side) -> bool:
+    kind = d.obs.attack_of.get(d.client)
+    return kind in DOCUMENTED_ATTACKS
+
+
+def _same_uid_quota(d: Side) -> bool:
+    """dbus-broker: exhausting a uid's quota takes down other peers of that uid (§3.3)."""
+    if d.client not in d.obs.uid_of or d.client in d.obs.attack_of:
+        return False
+    uid = d.obs.uid_of[d.client]
+    return any(d.obs.uid_of.get(a) == uid for a in d.obs.attack_of) and \
+        (d.field in ("disconnected", "call", "calls served") or d.field.startswith("recv"))
+
+
+RULES = (
+    DocRule("limit-vs-disconnect", "one bus answers a limit with LimitsExceeded, the other"
+            " with a disconnect or silence", "abuse-catalog §3.3, §7.3", _limit_vs_disconnect),
+    DocRule("bus-reply-timeout", "dbus-daemon times out pending calls itself (NoReply);"
+            " dbus-broker has no reply timeout", "abuse-catalog Appendix A", _bus_reply_timeout),
+    DocRule("fd-error-name", "fds to a peer without fd support: NotSupported (dbus-daemon)"
+            " against Failed (dbus-broker)", "abuse-catalog Appendix A", _fd_error_names),
+    DocRule("attack-handling", "the attacker's own outcome under an attack the buses"
+            " document handling differently", "abuse-catalog (per attack: DOCUMENTED_ATTACKS)",
+            _documented_attack),
+    DocRule("same-uid-quota", "dbus-broker charges quota per uid: an attacker's abuse hits"
+            " peers of its own uid", "abuse-catalog §3.3 (maintainer position)", _same_uid_quota),
+)
+
+
+def documented(d: Side) -> DocRule | None:
+    return next((rule for rule in RULES if rule.matches(d)), None)

@@ -1,0 +1,110 @@
+"""What the clients of one run observed, with everything that differs between two healthy
+runs by nature taken out: times, serials, unique names, pids, counts.
+
+The result maps a key ("caller.0 call", "listener.0 recv from emitter.0", "attacker.1 attack",
+"bus exit") to a short normalized value ("fail:org.freedesktop.DBus.Error.LimitsExceeded, ok").
+Two runs of one scenario with one seed have the same plan, so the same client instance ids:
+keys line up across buses, and a differing value is a difference in behaviour.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from fuzz.engine.history import COMPLETIONS, LONE_OPS, Event
+
+# Operations whose outcome says nothing about the bus, or only about timing.
+IGNORED_OPS = frozenset({"flush", "barrier", "inject-run", "attack-step"})
+RIG_PROCESSES = frozenset({"rig", "nemesis", "watch"})
+
+
+@dataclass
+class Observation:
+    values: dict[str, str] = field(default_factory=dict)
+    uid_of: dict[str, int | None] = field(default_factory=dict)  # client -> uid it ran as
+    role_of: dict[str, str] = field(default_factory=dict)
+    attack_of: dict[str, str] = field(default_factory=dict)  # attacker -> attack kind
+
+
+def _outcome(e: Event) -> str:
+    if e.type == "ok":
+        return "ok" if not e.get("mismatch") else "ok:mismatch"
+    if e.type == "fail":
+        return f"fail:{e.get('error')}"
+    return f"info:{e.get('reason') or ('synthetic' if e.get('synthetic') else 'unknown')}"
+
+
+def _join(items: Iterable[str]) -> str:
+    return ", ".join(sorted(set(items)))
+
+
+def _coverage(got: int, of: int) -> str:
+    if of == 0:
+        return "nothing to get"
+    return "all" if got >= of else "none" if got == 0 else "some"
+
+
+def observe(events: Sequence[Event]) -> Observation:
+    obs = Observation()
+    outcomes: dict[str, set[str]] = defaultdict(set)
+    emitted: dict[str, int] = defaultdict(int)  # emitter -> signals sent ok
+    received: dict[tuple[str, str], set[int]] = defaultdict(set)  # (listener, emitter) -> seqs
+    called: dict[str, int] = defaultdict(int)  # caller -> calls sent
+    served: dict[str, set[int]] = defaultdict(set)  # caller -> seqs some service got
+    fds_seen: dict[str, set[int]] = defaultdict(set)  # service -> fd counts per call
+    steps: list[int] = []  # times of the nemesis actions, in order
+    stopped = False  # the rig's own orderly stop of the bus came
+    for e in events:
+        if e.process == "rig" and e.op == "client-start":
+            obs.uid_of[e.get("client")] = e.get("uid")
+            obs.role_of[e.get("client")] = e.get("role")
+        if e.process == "nemesis" and e.type == "invoke":
+            steps.append(e.time)
+            continue
+        if e.process == "rig" and e.op == "bus-stop":
+            stopped = True
+        if e.process == "rig" and e.op == "bus-exit" and not stopped:
+            how = f"signal {e.get('signal')}" if e.get("signal") else f"code {e.get('code')}"
+            obs.values["bus exit"] = f"exited ({how}) after step {len(steps)}"
+            continue
+        if e.process in RIG_PROCESSES or e.op in IGNORED_OPS:
+            continue
+        if e.op == "attack":
+            if e.type == "invoke":
+                obs.attack_of[e.process] = str(e.get("kind"))
+            else:
+                obs.values[f"{e.process} attack"] = str(e.get("outcome"))
+            continue
+        if e.op == "disconnect":
+            obs.values[f"{e.process} disconnected"] = \
+                f"{e.get('error')} after step {sum(1 for t in steps if t <= e.time)}"
+        elif e.op == "agent-error":
+            obs.values[f"{e.process} agent-error"] = "yes"
+        elif e.op == "recv" and e.get("emitter"):
+            received[(e.process, e.get("emitter"))].add(e.get("seq"))
+        elif e.op == "serve":
+            served[e.get("caller")].add(e.get("seq"))
+            fds_seen[e.process].add(int(e.get("fds", 0)))
+        elif e.op in LONE_OPS:
+            continue
+        elif e.type in COMPLETIONS:
+            outcomes[f"{e.process} {e.op}"].add(_outcome(e))
+            if e.op == "emit" and e.type == "ok":
+                emitted[e.process] += 1
+        elif e.type == "invoke" and e.op == "call":
+            called[e.process] += 1
+    for key, seen in outcomes.items():
+        obs.values[key] = _join(seen)
+    listeners = {p for p, r in obs.role_of.items() if r in ("listener", "forwarder")}
+    for listener in listeners:
+        for emitter, n in emitted.items():
+            obs.values[f"{listener} recv from {emitter}"] = \
+                _coverage(len(received.get((listener, emitter), ())), n)
+    for caller, n in called.items():
+        obs.values[f"{caller} calls served"] = _coverage(len(served.get(caller, ())), n)
+    for service, counts in fds_seen.items():
+        obs.values[f"{service} fds per call"] = _join(str(c) for c in counts)
+    obs.values.setdefault("bus exit", "no")
+    return obs

@@ -1,0 +1,41 @@
+"""One scenario, one seed, two buses: run both, observe both, compare."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from fuzz.bus.factory import BUS_KINDS, BusChoice
+from fuzz.diff.compare import Difference, compare, diff_findings
+from fuzz.diff.observe import observe
+from fuzz.engine.scenario import Scenario
+from fuzz.oracles.finding import Finding
+
+
+def choice_of(text: str) -> BusChoice:
+    """`dbus-daemon`, `dbus-broker`, or any other text as a --bus-cmd command."""
+    return BusChoice(kind=text) if text in BUS_KINDS else BusChoice(command=text)
+
+
+def label_of(choice: BusChoice) -> str:
+    return choice.kind or f"command({choice.command})"
+
+
+@dataclass
+class DiffRun:
+    results: tuple  # the two RunResults
+    differences: list[Difference]
+    findings: list[Finding]
+
+
+def run_diff(scenario: Scenario, a: BusChoice, b: BusChoice, seed: int, out: str,
+             pools: tuple = (None, None)) -> DiffRun:
+    from fuzz.engine.runner import Runner
+
+    results = tuple(Runner(scenario, choice, seed, os.path.join(out, name), bus_pool=pool).run()
+                    for choice, name, pool in ((a, "a", pools[0]), (b, "b", pools[1])))
+    for r in results:
+        if r.error is not None:
+            raise r.error
+    diffs = compare(observe(results[0].events), observe(results[1].events))
+    return DiffRun(results, diffs, diff_findings(diffs, label_of(a), label_of(b)))
