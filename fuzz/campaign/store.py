@@ -16,6 +16,7 @@ Hidden directories (a killed campaign's half-written entry) are ignored and swep
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ TMP_PREFIX = ".tmp-"
 def store_signature(finding_signature: str, bus_kind: str) -> str:
     """The store's key: an oracle signature is per bus (the same crash on two buses is two
     bugs, and a merged store must not confuse them)."""
-    return f"{finding_signature}-{bus_kind}"
+    return f"{finding_signature}-{re.sub(r'[^A-Za-z0-9._-]+', '_', bus_kind)}"
 
 
 @dataclass

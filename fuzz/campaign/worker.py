@@ -73,7 +73,8 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
                "label": choice.label, "args": choice.cli_args()}
     else:
         found = diff_outcome(results, choice, other[0])
-        bus = {"kind": f"{choice.label}-vs-{other[0].label}",
+        kinds = [r.summary["bus"].get("kind") or "bus" for r in results]
+        bus = {"kind": f"{kinds[0]}-vs-{kinds[1]}",
                "version": " / ".join(str(r.summary["bus"].get("version")) for r in results),
                "label": f"{choice.label} vs {other[0].label}",
                "diff": [asdict(choice), asdict(other[0])]}

@@ -40,7 +40,17 @@ def compare(a: Observation, b: Observation) -> list[Difference]:
         client, _, field = key.partition(" ")
         side = Side(key, va, vb, client, field, meta, a.values, b.values)
         out.append(Difference(key, va, vb, documented(side)))
-    return out
+    return _causes_only(out)
+
+
+def _causes_only(diffs: list[Difference]) -> list[Difference]:
+    """A bus that exited on one side explains every later difference, and a client
+    disconnected on one side explains its own: report the cause once, as the oracles do."""
+    exits = [d for d in diffs if d.key == "bus exit"]
+    if exits:
+        return exits
+    gone = {d.key.split(" ")[0] for d in diffs if d.key.endswith(" disconnected")}
+    return [d for d in diffs if d.key.endswith(" disconnected") or d.key.split(" ")[0] not in gone]
 
 
 def _general(text: str) -> str:
@@ -58,7 +68,7 @@ def diff_findings(diffs: list[Difference], label_a: str, label_b: str) -> list[F
         doc = f" Documented: {d.rule.title} ({d.rule.source})." if d.rule else ""
         findings[kind] = Finding(
             oracle="diff", severity="low" if d.rule else "medium", kind=kind,
-            title=f"{label_a} and {label_b} differ on {_general(d.key)}",
+            title=f"the buses differ on {_general(d.key)}: {_general(d.a)} | {_general(d.b)}",
             explanation=f"{d.key}: {label_a} gave '{d.a}', {label_b} gave '{d.b}'.{doc}",
             by_policy=d.rule is not None)
     return list(findings.values())

@@ -72,7 +72,8 @@ def test_fuzz_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
     session = f"busrig-test-{os.getpid()}"
     env = rig_env(rig_tmp)
     cmd = " ".join(shlex.quote(a) for a in [
-        "env", f"PYTHONPATH={env['PYTHONPATH']}", f"TMPDIR={rig_tmp}",
+        # rich sizes itself from COLUMNS/LINES: independent of how tmux sizes a detached pane
+        "env", f"PYTHONPATH={env['PYTHONPATH']}", f"TMPDIR={rig_tmp}", "COLUMNS=140", "LINES=50",
         sys.executable, str(ROOT / "rig.py"), "fuzz", "--bus", "dbus-daemon", "--budget", "14",
         "--seed", "4", "--short", "--jobs", "1", "--crashes", str(tmp_path / "crashes"),
         "--out", str(tmp_path / "work")])
@@ -112,7 +113,8 @@ def test_run_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
         pytest.skip("tmux is not installed")
     session = f"busrig-run-{os.getpid()}"
     cmd = " ".join(shlex.quote(a) for a in [
-        "env", f"PYTHONPATH={ROOT}", f"TMPDIR={rig_tmp}", sys.executable, str(ROOT / "rig.py"),
+        "env", f"PYTHONPATH={ROOT}", f"TMPDIR={rig_tmp}", "COLUMNS=140", "LINES=50",
+        sys.executable, str(ROOT / "rig.py"),
         "run", str(SCENARIOS / "fault_freeze_bus.toml"), "--bus", "dbus-daemon", "--seed", "1",
         "--out", str(tmp_path / "out")])
     _tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "50",
