@@ -16,8 +16,8 @@ Hidden directories (a killed campaign's half-written entry) are ignored and swep
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import tempfile
 import time
