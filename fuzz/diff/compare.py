@@ -31,13 +31,17 @@ def compare(a: Observation, b: Observation) -> list[Difference]:
     # Who is who is the plan's doing, the same on both buses; merged in case one run
     # never got to start a client.
     meta = Observation(uid_of={**b.uid_of, **a.uid_of}, role_of={**b.role_of, **a.role_of},
-                       attack_of={**b.attack_of, **a.attack_of})
+                       attack_of={**b.attack_of, **a.attack_of},
+                       targeted=a.targeted | b.targeted)
     out = []
     for key in sorted(set(a.values) | set(b.values)):
         va, vb = a.values.get(key, MISSING), b.values.get(key, MISSING)
-        if va == vb:
+        # The same thing at another step position is the same thing a little earlier or later.
+        if _general(va) == _general(vb):
             continue
         client, _, field = key.partition(" ")
+        if client in meta.targeted or client.rsplit(".", 1)[0] in meta.targeted:
+            continue
         side = Side(key, va, vb, client, field, meta, a.values, b.values)
         out.append(Difference(key, va, vb, documented(side)))
     return _causes_only(out)

@@ -96,6 +96,11 @@ def _same_uid_quota(d: Side) -> bool:
         (d.field in ("disconnected", "call", "calls served") or d.field.startswith("recv"))
 
 
+def _sighup(d: Side) -> bool:
+    return d.key == "bus exit" and _either(
+        d, lambda x, y: x == "no" and y.startswith("exited (signal SIGHUP)"))
+
+
 RULES = (
     DocRule("limit-vs-disconnect", "one bus answers a limit with LimitsExceeded, the other"
             " with a disconnect or silence", "abuse-catalog §3.3, §7.3", _limit_vs_disconnect),
@@ -106,6 +111,10 @@ RULES = (
     DocRule("attack-handling", "the attacker's own outcome under an attack the buses"
             " document handling differently", "abuse-catalog (per attack: DOCUMENTED_ATTACKS)",
             _documented_attack),
+    DocRule("sighup", "SIGHUP: dbus-daemon reloads its configuration; the dbus-broker process"
+            " ends (reloading is its launcher's job)",
+            "dbus-broker src/broker/broker.c signal dispatch (bus1/dbus-broker#379 review)",
+            _sighup),
     DocRule("same-uid-quota", "dbus-broker charges quota per uid: an attacker's abuse hits"
             " peers of its own uid", "abuse-catalog §3.3 (maintainer position)", _same_uid_quota),
 )

@@ -26,6 +26,9 @@ class Observation:
     uid_of: dict[str, int | None] = field(default_factory=dict)  # client -> uid it ran as
     role_of: dict[str, str] = field(default_factory=dict)
     attack_of: dict[str, str] = field(default_factory=dict)  # attacker -> attack kind
+    # Group names and instance ids the nemesis killed, stopped or paused: what those clients
+    # saw depends on the moment the fault hit them, not on the bus.
+    targeted: set[str] = field(default_factory=set)
 
 
 def _outcome(e: Event) -> str:
@@ -62,6 +65,8 @@ def observe(events: Sequence[Event]) -> Observation:
             obs.role_of[e.get("client")] = e.get("role")
         if e.process == "nemesis" and e.type == "invoke":
             steps.append(e.time)
+            if e.get("target"):
+                obs.targeted.add(str(e.get("target")))
             continue
         if e.process == "rig" and e.op == "bus-stop":
             stopped = True

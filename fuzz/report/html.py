@@ -6,7 +6,9 @@ import html
 import time
 from typing import Any
 
-from fuzz.report.model import NEW, Report
+from fuzz.report.model import NEW, Report, ReportFinding
+
+DIFF = "diff"  # the differential oracle: its findings get their own section
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -37,7 +39,10 @@ def report_html(report: Report, plots: list[tuple[str, str]]) -> str:
              f"<h1>busrig {_e(report.kind)}: {_e(report.name)}</h1>",
              f"<p class='verdict-{report.verdict}'>{_e(VERDICT_TEXT[report.verdict])}</p>",
              _facts_table(report),
-             _findings(report), _replays(report)]
+             _findings(report, [f for f in report.findings if f.oracle != DIFF], "Findings"),
+             _findings(report, [f for f in report.findings if f.oracle == DIFF],
+                       "Differences between the buses", optional=True),
+             _replays(report)]
     if report.error:
         parts.append(f"<h2>Error</h2><pre>{_e(report.error)}</pre>")
     parts.append("<h2>Plots</h2>")
@@ -59,12 +64,13 @@ def _facts_table(report: Report) -> str:
                                for k, v in rows if v is not None) + "</table>"
 
 
-def _findings(report: Report) -> str:
-    if not report.findings:
-        return "<h2>Findings</h2><p>None.</p>"
-    new = sum(1 for f in report.findings if f.status == NEW)
+def _findings(report: Report, findings: list[ReportFinding], heading: str,
+              optional: bool = False) -> str:
+    if not findings:
+        return "" if optional else f"<h2>{_e(heading)}</h2><p>None.</p>"
+    new = sum(1 for f in findings if f.status == NEW)
     rows = []
-    for f in sorted(report.findings, key=lambda f: (f.status != NEW, f.oracle, f.signature)):
+    for f in sorted(findings, key=lambda f: (f.status != NEW, f.oracle, f.signature)):
         reproduce = f"<code>{_e(f.reproduce)}</code>" if f.reproduce else ""
         case = f"<br>case: <code>{_e(f.case)}</code>" if f.case else ""
         rows.append(f"<tr><td class='status-{_e(f.status)}'>{_e(f.status)}</td>"
@@ -72,7 +78,7 @@ def _findings(report: Report) -> str:
                     f"<td><b>{_e(f.title)}</b><br><small>{_e(f.explanation)}</small></td>"
                     f"<td>{f.count}</td><td><code>{_e(f.signature)}</code></td>"
                     f"<td>{reproduce}{case}</td></tr>")
-    return (f"<h2>Findings ({new} new, {len(report.findings)} in all)</h2><table><tr>"
+    return (f"<h2>{_e(heading)} ({new} new, {len(findings)} in all)</h2><table><tr>"
             "<th>status</th><th>oracle</th><th>severity</th><th>finding</th><th>seen</th>"
             "<th>signature</th><th>reproduce</th></tr>" + "".join(rows) + "</table>")
 

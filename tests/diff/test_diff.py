@@ -104,6 +104,7 @@ def test_a_buggy_bus_differs_from_the_same_bus_without_the_bug(tmp_path: Path):
     kinds = {f["title"] for f in report["findings"] if f["status"] == "new"}
     assert any("caller call" in k for k in kinds), kinds
     assert "python rig.py diff" in run.stdout
+    assert "Differences between the buses" in (tmp_path / "out" / "report.html").read_text()
 
 
 @pytest.mark.timeout(200)
@@ -143,3 +144,17 @@ def test_differential_campaign_stores_and_replays_a_difference(tmp_path: Path, r
     replay = run_rig("replay", str(store / crash[0]), "--times", "1",
                      "--out", str(tmp_path / "replay"), tmpdir=rig_tmp, timeout=200)
     assert replay.returncode == 1 and "still reproduces" in replay.stdout, replay.stdout
+
+
+def test_timing_alone_is_no_difference():
+    # The same disconnect one schedule step later, and a client the nemesis killed.
+    a = history(disconnect=True)
+    b = history()
+    b.add("nemesis", "invoke", "pause-bus", source=1)
+    b.add("caller.0", "info", "disconnect", error="ConnectionResetError")
+    assert diffs(a, b) == []
+    a = history()
+    a.add("nemesis", "invoke", "kill", target="caller", source=2)
+    b = history("org.freedesktop.DBus.Error.NoReply")
+    b.add("nemesis", "invoke", "kill", target="caller", source=2)
+    assert diffs(a, b) == []
