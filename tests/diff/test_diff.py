@@ -158,3 +158,11 @@ def test_timing_alone_is_no_difference():
     b = history("org.freedesktop.DBus.Error.NoReply")
     b.add("nemesis", "invoke", "kill", target="caller", source=2)
     assert diffs(a, b) == []
+
+
+def test_when_both_buses_died_client_differences_are_timing():
+    a = history()
+    a.add("rig", "info", "bus-exit", code=None, signal="SIGPIPE")
+    b = history("org.freedesktop.DBus.Error.NoReply")
+    b.add("rig", "info", "bus-exit", code=None, signal="SIGPIPE")
+    assert diffs(a, b) == []
