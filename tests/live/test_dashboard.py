@@ -18,7 +18,7 @@ from rich.console import Console
 from fuzz.live.dashboard import Dashboard, sparkline
 from fuzz.live.state import LiveState
 from tests.bus.test_lifecycle import wait_until
-from tests.conftest import ROOT, SCENARIOS, require_binary, rig_env, run_rig
+from tests.conftest import ROOT, SCENARIOS, require_binary, run_rig
 
 
 def test_sparkline_scales_between_min_and_max():
@@ -62,28 +62,47 @@ def _total(screen: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+class Terminal:
+    """The rig in a detached tmux pane of 140 x 50, for as long as the `with` lasts."""
+
+    def __init__(self, rig_tmp: Path, *rig_args: str):
+        if shutil.which("tmux") is None:
+            if os.environ.get("CI"):
+                pytest.fail("tmux is not installed; .ci/run should have installed it")
+            pytest.skip("tmux is not installed")
+        self.session = f"busrig-test-{os.getpid()}-{rig_args[0]}"
+        cmd = " ".join(shlex.quote(a) for a in [
+            # rich sizes itself from COLUMNS/LINES, whatever tmux makes of a detached pane
+            "env", f"PYTHONPATH={ROOT}", f"TMPDIR={rig_tmp}", "COLUMNS=140", "LINES=50",
+            sys.executable, str(ROOT / "rig.py"), *rig_args])
+        _tmux("new-session", "-d", "-s", self.session, "-x", "140", "-y", "50",
+              f"cd {shlex.quote(str(ROOT))} && {cmd}; echo EXIT=$?; sleep 60")
+
+    def screen(self, history: int = 0) -> str:
+        extra = ["-S", f"-{history}"] if history else []
+        return _tmux("capture-pane", "-p", *extra, "-t", self.session)
+
+    def wait_for_exit(self, timeout: float) -> str:
+        assert wait_until(lambda: "EXIT=" in self.screen(), timeout=timeout), self.screen()
+        return self.screen(history=100)
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+
+
 @pytest.mark.timeout(150)
 def test_fuzz_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
     require_binary("dbus-daemon")
-    if shutil.which("tmux") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is not installed; .ci/run should have installed it")
-        pytest.skip("tmux is not installed")
-    session = f"busrig-test-{os.getpid()}"
-    env = rig_env(rig_tmp)
-    cmd = " ".join(shlex.quote(a) for a in [
-        # rich sizes itself from COLUMNS/LINES: independent of how tmux sizes a detached pane
-        "env", f"PYTHONPATH={env['PYTHONPATH']}", f"TMPDIR={rig_tmp}", "COLUMNS=140", "LINES=50",
-        sys.executable, str(ROOT / "rig.py"), "fuzz", "--bus", "dbus-daemon", "--budget", "14",
-        "--seed", "4", "--short", "--jobs", "1", "--crashes", str(tmp_path / "crashes"),
-        "--out", str(tmp_path / "work")])
-    _tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "50",
-          f"cd {shlex.quote(str(ROOT))} && {cmd}; echo EXIT=$?; sleep 60")
-    try:
+    with Terminal(rig_tmp, "fuzz", "--bus", "dbus-daemon", "--budget", "14", "--seed", "4",
+                  "--short", "--jobs", "1", "--crashes", str(tmp_path / "crashes"),
+                  "--out", str(tmp_path / "work")) as term:
         screens: list[str] = []
 
         def counted() -> bool:
-            screens.append(_tmux("capture-pane", "-p", "-t", session))
+            screens.append(term.screen())
             # The worker's bus, with its pid and state (between executions it may be
             # restarting, so wait for a screen that shows it).
             return (_total(screens[-1]) or 0) >= 2 and \
@@ -95,44 +114,26 @@ def test_fuzz_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
                       "longest socket queues", "liveness"):
             assert title in first, title
         time.sleep(3)
-        later = _tmux("capture-pane", "-p", "-t", session)
+        later = term.screen()
         assert (_total(later) or 0) > (_total(first) or 0), later  # the counters move
-        assert wait_until(lambda: "EXIT=" in _tmux("capture-pane", "-p", "-t", session),
-                          timeout=60)
-        final = _tmux("capture-pane", "-p", "-t", session)
-        assert re.search(r"EXIT=[01]\b", final), final
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        assert re.search(r"EXIT=[01]\b", term.wait_for_exit(60))
     assert (tmp_path / "work" / "report.html").exists()
 
 
 @pytest.mark.timeout(120)
 def test_run_dashboard_in_a_real_terminal(tmp_path: Path, rig_tmp: Path):
     require_binary("dbus-daemon")
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
-    session = f"busrig-run-{os.getpid()}"
-    cmd = " ".join(shlex.quote(a) for a in [
-        "env", f"PYTHONPATH={ROOT}", f"TMPDIR={rig_tmp}", "COLUMNS=140", "LINES=50",
-        sys.executable, str(ROOT / "rig.py"),
-        "run", str(SCENARIOS / "fault_freeze_bus.toml"), "--bus", "dbus-daemon", "--seed", "1",
-        "--out", str(tmp_path / "out")])
-    _tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "50",
-          f"{cmd}; echo EXIT=$?; sleep 60")
-    try:
+    with Terminal(rig_tmp, "run", str(SCENARIOS / "fault_freeze_bus.toml"), "--bus",
+                  "dbus-daemon", "--seed", "1", "--out", str(tmp_path / "out")) as term:
         seen: list[str] = []
 
         def frozen() -> bool:
-            seen.append(_tmux("capture-pane", "-p", "-t", session))
+            seen.append(term.screen())
             return "freeze-bus" in seen[-1] and "busrig run" in seen[-1]
 
         assert wait_until(frozen, timeout=30), seen[-1]
-        assert wait_until(lambda: "EXIT=" in _tmux("capture-pane", "-p", "-t", session),
-                          timeout=40)
-        final = _tmux("capture-pane", "-p", "-S", "-100", "-t", session)
+        final = term.wait_for_exit(40)
         assert "verdict:" in final and "EXIT=0" in final, final
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 @pytest.mark.timeout(120)
