@@ -166,3 +166,15 @@ def test_when_both_buses_died_client_differences_are_timing():
     b = history("org.freedesktop.DBus.Error.NoReply")
     b.add("rig", "info", "bus-exit", code=None, signal="SIGPIPE")
     assert diffs(a, b) == []
+
+
+def test_a_killed_service_makes_its_callers_outcomes_timing():
+    a = history()
+    a.add("nemesis", "invoke", "kill", target="service", source=0)
+    b = history("org.freedesktop.DBus.Error.ServiceUnknown")
+    b.add("nemesis", "invoke", "kill", target="service", source=0)
+    assert diffs(a, b) == []
+    # ... but an error that has nothing to do with the service's absence still differs.
+    b = history("org.freedesktop.DBus.Error.AccessDenied")
+    b.add("nemesis", "invoke", "kill", target="service", source=0)
+    assert [d.key for d in diffs(a, b)] == ["caller.0 call"]
