@@ -246,11 +246,20 @@ class Campaign:
                     self.progress("tick", self.snapshot())
         finally:
             self.stats.seconds = time.monotonic() - self.started
+            self._write_summary()  # first: an interrupt while stopping must not lose it
             self.live.phase = "stopping workers"
-            self.workers.close()
+            try:
+                self.workers.close()
+            finally:
+                self._sweep_scratch()
             self.live.phase = "done"
-            self._write_summary()
         return self.stats
+
+    def _sweep_scratch(self) -> None:
+        """Executions cut short by the end or an interrupt leave their run dirs behind."""
+        for name in os.listdir(self.c.out):
+            if name.startswith(("exec-", "repro-")):
+                shutil.rmtree(os.path.join(self.c.out, name), ignore_errors=True)
 
     def _on_live(self, worker: int, what: str, info: dict[str, Any]) -> None:
         self.live.on_run_event(what, info, f"w{worker}")

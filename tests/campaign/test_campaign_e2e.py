@@ -154,3 +154,26 @@ def test_store_survives_sigkill(tmp_path: Path,
     if list(before.signatures()):
         assert "known hit" in again.stdout and " 0 known hit(s)" not in again.stdout
     assert not any(p.name.startswith(".tmp-") for p in store.iterdir())
+
+
+@pytest.mark.timeout(200)
+def test_interrupted_campaign_writes_its_reports_and_sweeps_its_runs(tmp_path: Path,
+                                                                    rig_tmp: Path):
+    store, work = tmp_path / "crashes", tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
+                             *fuzz_args(store, work, 120, RELAY)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=rig_env(rig_tmp), cwd=ROOT)
+    log = work / "campaign.jsonl"
+    assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 3,
+                      timeout=90)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 3, out
+    report = json.loads((work / "report.json").read_text())
+    assert report["verdict"] == "error" and "Interrupted" in report["error"], report["error"]
+    assert json.loads((work / "campaign.json").read_text())["execs"] >= 3
+    assert ET.parse(work / "junit.xml").getroot()[0].find("testcase/error") is not None
+    assert not [p.name for p in work.iterdir() if p.name.startswith(("exec-", "repro-"))]
+    assert wait_until(lambda: leftover_processes(str(rig_tmp)) == []), \
+        leftover_processes(str(rig_tmp))
