@@ -9,6 +9,7 @@ keys line up across buses, and a differing value is a difference in behaviour.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -16,6 +17,7 @@ from typing import Iterable, Sequence
 from fuzz.engine.history import COMPLETIONS, LONE_OPS, Event
 
 # Operations whose outcome says nothing about the bus, or only about timing.
+_ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")
 IGNORED_OPS = frozenset({"flush", "barrier", "inject-run", "attack-step"})
 RIG_PROCESSES = frozenset({"rig", "nemesis", "watch"})
 
@@ -59,6 +61,7 @@ def observe(events: Sequence[Event]) -> Observation:
     fds_seen: dict[str, set[int]] = defaultdict(set)  # service -> fd counts per call
     steps: list[int] = []  # times of the nemesis actions, in order
     stopped = False  # the rig's own orderly stop of the bus came
+    alias: dict[str, str] = {}  # attacker instance -> "<attack>@step<schedule index>"
     for e in events:
         if e.process == "rig" and e.op == "client-start":
             obs.uid_of[e.get("client")] = e.get("uid")
@@ -67,6 +70,9 @@ def observe(events: Sequence[Event]) -> Observation:
             steps.append(e.time)
             if e.get("target"):
                 obs.targeted.add(str(e.get("target")))
+            continue
+        if e.process == "nemesis" and (m := _ATTACKER.match(str(e.get("result", "")))):
+            alias[m.group(1)] = f"{m.group(2)}@step{e.get('source')}"
             continue
         if e.process == "rig" and e.op == "bus-stop":
             stopped = True
@@ -112,4 +118,21 @@ def observe(events: Sequence[Event]) -> Observation:
     for service, counts in fds_seen.items():
         obs.values[f"{service} fds per call"] = _join(str(c) for c in counts)
     obs.values.setdefault("bus exit", "no")
-    return obs
+    return _renamed(obs, alias)
+
+
+def _renamed(obs: Observation, alias: dict[str, str]) -> Observation:
+    """Attackers by the schedule step that started them: their instance numbers follow start
+    order, which two runs need not share when attacks start together."""
+    if not alias:
+        return obs
+    name = lambda who: alias.get(who, who)  # noqa: E731
+
+    def key(k: str) -> str:
+        who, _, rest = k.partition(" ")
+        return f"{name(who)} {rest}" if rest else name(who)
+    return Observation(values={key(k): v for k, v in obs.values.items()},
+                       uid_of={name(k): v for k, v in obs.uid_of.items()},
+                       role_of={name(k): v for k, v in obs.role_of.items()},
+                       attack_of={name(k): v for k, v in obs.attack_of.items()},
+                       targeted=obs.targeted)

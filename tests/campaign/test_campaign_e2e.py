@@ -59,7 +59,7 @@ def test_campaign_finds_both_bugs(tmp_path: Path, rig_tmp: Path):
                             timeout=200)
     assert result.returncode == 1 and "still reproduces" in result.stdout, result.stdout
     # Nightly against the same buggy bus: both known cases are replayed and still reproduce.
-    nightly = run_rig("nightly", "--bus-cmd", BUGGY, "--budget", "40", "--seed", "9",
+    nightly = run_rig("nightly", "--bus-cmd", BUGGY, "--budget", "24", "--seed", "9",
                       "--crashes", str(store), "--out", str(tmp_path / "nightly"),
                       "--no-dashboard", tmpdir=rig_tmp, timeout=200)
     assert nightly.returncode in (0, 1), nightly.stdout + nightly.stderr

@@ -178,3 +178,24 @@ def test_a_killed_service_makes_its_callers_outcomes_timing():
     b = history("org.freedesktop.DBus.Error.AccessDenied")
     b.add("nemesis", "invoke", "kill", target="service", source=0)
     assert [d.key for d in diffs(a, b)] == ["caller.0 call"]
+
+
+def test_attackers_are_known_by_the_step_that_started_them():
+    def two_attacks(first: str, second: str) -> H:
+        h = history()
+        for n, (kind, outcome) in enumerate(((first, "sent"), (second, "disconnected"))):
+            who = f"attacker.{n + 1}"
+            h.add("nemesis", "info", kind, source=n, result=f"{who} (pid 9) attacks: {kind}")
+            h.add(who, "invoke", "attack", kind=kind, params={})
+            h.add(who, "ok", "attack", kind=kind, outcome=outcome)
+        return h
+    a = two_attacks("flood-signals", "malformed")
+    # The same attacks, started in the other order: instance numbers swap, nothing differs.
+    b = history()
+    for n, kind, outcome in ((1, "malformed", "disconnected"), (0, "flood-signals", "sent")):
+        who = f"attacker.{2 - n}"
+        b.add("nemesis", "info", kind, source=n, result=f"{who} (pid 9) attacks: {kind}")
+        b.add(who, "invoke", "attack", kind=kind, params={})
+        b.add(who, "ok", "attack", kind=kind, outcome=outcome)
+    assert diffs(a, b) == []
+    assert "malformed@step1 attack" in observe(a.events).values
