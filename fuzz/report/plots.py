@@ -8,6 +8,16 @@ from typing import Any
 from fuzz.report.series import Series
 
 FAULT_COLOR = "#f4a261"
+MAX_POINTS = 1500  # per line: more only makes the page heavier, not the plot clearer
+MAX_LABELS = 20  # fault names written on the plot; beyond that, only the shading
+
+
+def _thin(points: list, limit: int = MAX_POINTS) -> list:
+    """Every k-th point, keeping the largest of each stretch's values visible."""
+    if len(points) <= limit:
+        return points
+    k = -(-len(points) // limit)
+    return [max(points[i:i + k], key=lambda p: p[1:]) for i in range(0, len(points), k)]
 
 
 def pyplot() -> Any:
@@ -27,17 +37,34 @@ def svg_of(fig: Any) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: it goes inline
 
 
-def _shade_faults(ax: Any, series: Series) -> None:
+def _spans(series: Series) -> list[tuple[float, float, str]]:
+    """Fault intervals to draw. Many (a campaign's) are merged where they overlap or nearly
+    touch: one shaded stretch says "faults were applied here" as well as a hundred do."""
     end = series.end
-    for i, (start, stop, what) in enumerate(series.faults):
+    spans = sorted((start, end if stop is None else stop, what)
+                   for start, stop, what in series.faults)
+    if len(spans) <= MAX_LABELS:
+        return spans
+    gap = end / 500
+    merged: list[tuple[float, float, str]] = []
+    for start, stop, _ in spans:
+        if merged and start <= merged[-1][1] + gap:
+            merged[-1] = (merged[-1][0], max(stop, merged[-1][1]), "faults")
+        else:
+            merged.append((start, stop, "faults"))
+    return merged
+
+
+def _shade_faults(ax: Any, series: Series) -> None:
+    for i, (start, stop, what) in enumerate(_spans(series)):
         label = "fault" if i == 0 else None
-        stop = end if stop is None else stop
         if stop > start:
             ax.axvspan(start, stop, color=FAULT_COLOR, alpha=0.3, label=label, lw=0)
         else:
             ax.axvline(start, color=FAULT_COLOR, lw=1.5, label=label)
-        ax.annotate(what, (start, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
-                    rotation=90, va="top", ha="right", color="#9c4a12")
+        if len(series.faults) <= MAX_LABELS:
+            ax.annotate(what, (start, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                        rotation=90, va="top", ha="right", color="#9c4a12")
 
 
 def _figure(title: str, ylabel: str) -> tuple[Any, Any]:
@@ -54,9 +81,9 @@ def latency_svg(series: Series) -> str | None:
         return None
     fig, ax = _figure("round-trip latency (faults shaded)", "ms")
     if series.calls:
-        ax.plot(*zip(*series.calls), ".", ms=2, alpha=0.5, label="method calls")
+        ax.plot(*zip(*_thin(series.calls)), ".", ms=2, alpha=0.5, label="method calls")
     if series.ping:
-        ax.plot(*zip(*series.ping), "-", lw=1, label="liveness sentinel")
+        ax.plot(*zip(*_thin(series.ping)), "-", lw=1, label="liveness sentinel")
     ax.set_yscale("log")
     _shade_faults(ax, series)
     ax.legend(fontsize=7, loc="upper left")
@@ -70,7 +97,7 @@ def bus_svg(series: Series) -> str | None:
     rss_ax = ax.twinx()
     rss_ax.set_ylabel("RSS MiB")
     for label in sorted({b[1] for b in series.buses}):
-        points = [(t, rss, fds) for t, who, rss, fds in series.buses if who == label]
+        points = _thin([(t, rss, fds) for t, who, rss, fds in series.buses if who == label])
         ts = [p[0] for p in points]
         ax.plot(ts, [p[2] for p in points], "-", lw=1, label=f"{label} fds")
         rss_ax.plot(ts, [p[1] / 2**20 for p in points], "--", lw=1, label=f"{label} RSS")
@@ -85,9 +112,10 @@ def queue_svg(series: Series) -> str | None:
     if not series.queued:
         return None
     fig, ax = _figure("socket receive queues (sock_diag)", "bytes")
-    ts = [q[0] for q in series.queued]
-    ax.plot(ts, [q[1] for q in series.queued], "-", lw=1, label="all bus sockets and peers")
-    ax.plot(ts, [q[2] for q in series.queued], "-", lw=1, label="longest single queue")
+    queued = _thin(series.queued)
+    ts = [q[0] for q in queued]
+    ax.plot(ts, [q[1] for q in queued], "-", lw=1, label="all bus sockets and peers")
+    ax.plot(ts, [q[2] for q in queued], "-", lw=1, label="longest single queue")
     _shade_faults(ax, series)
     ax.legend(fontsize=7, loc="upper left")
     return svg_of(fig)
@@ -97,11 +125,12 @@ def execs_svg(series: Series) -> str | None:
     if not series.execs:
         return None
     fig, ax = _figure("executions and features", "executions")
-    ts = [e[0] for e in series.execs]
-    ax.plot(ts, [e[1] for e in series.execs], "-", lw=1, label="executions")
+    execs = _thin(series.execs)
+    ts = [e[0] for e in execs]
+    ax.plot(ts, [e[1] for e in execs], "-", lw=1, label="executions")
     feat_ax = ax.twinx()
     feat_ax.set_ylabel("features")
-    feat_ax.plot(ts, [e[2] for e in series.execs], "-", color="#2a9d8f", lw=1, label="features")
+    feat_ax.plot(ts, [e[2] for e in execs], "-", color="#2a9d8f", lw=1, label="features")
     lines = ax.get_legend_handles_labels()
     more = feat_ax.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
