@@ -299,8 +299,10 @@ class Campaign:
         return rng.choices(self.corpus, weights=weights)[0]
 
     def _request(self, index: int, scenario: Scenario, tag: str = "exec") -> dict[str, Any]:
+        # Minimizer and reliability runs get a fresh bus, as `rig.py replay` will: a case
+        # that needs what earlier executions left in a reused bus is not a case.
         return {"index": index, "scenario": scenario, "seed": self.c.seed,
-                "out": os.path.join(self.c.out, f"{tag}-{index}")}
+                "out": os.path.join(self.c.out, f"{tag}-{index}"), "fresh": tag == "repro"}
 
     # --- results -----------------------------------------------------------------------------
 

@@ -49,6 +49,9 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
     started = time.monotonic()
     reply: dict[str, Any] = {"index": request["index"], "out": out}
     seed = int(request["seed"])
+    if request.get("fresh"):  # a bus of its own for this run, not the one kept for reuse
+        pool = None  # type: ignore[assignment]
+        other = (other[0], None) if other is not None else None  # type: ignore[assignment]
     try:
         scenario = load_scenario(path)
         if other is None:
