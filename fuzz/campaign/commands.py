@@ -122,7 +122,9 @@ def run_campaign(config: Any, args: argparse.Namespace,
             print(f"reports: {', '.join(os.path.join(c.out, f) for f in REPORT_FILES)}")
     print(f"done: {stats.executions} executions in {stats.seconds:.1f} s"
           f" ({stats.execs_per_s:.2f}/s), corpus {stats.corpus}, {stats.features} features,"
-          f" {len(stats.new_signatures)} new finding(s), {stats.known_hits} known hit(s)")
+          f" {len(stats.new_signatures)} new finding(s), {stats.known_hits} known hit(s)"
+          + (f", {len(stats.unreproduced)} not reproduced by fresh runs (not stored; scenarios"
+             f" in {os.path.join(c.out, 'unreproduced')})" if stats.unreproduced else ""))
     for sig in stats.new_signatures:
         print(f"new: {os.path.join(c.crashes, sig)}  (python rig.py replay"
               f" {os.path.join(c.crashes, sig)})")

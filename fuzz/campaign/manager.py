@@ -28,7 +28,7 @@ from fuzz.campaign.store import CrashStore, NewCase, store_signature
 from fuzz.errors import RigError
 from fuzz.lifecycle import child_preexec, janitor, signals_raise
 from fuzz.live.state import LiveState
-from fuzz.report.model import KNOWN, NEW, Report, ReportFinding
+from fuzz.report.model import KNOWN, NEW, UNREPRODUCED, Report, ReportFinding
 
 WARMUP = 8  # fresh generations before mutation starts (per shard)
 MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
@@ -74,6 +74,7 @@ class CampaignStats:
     new_signatures: list[str] = field(default_factory=list)
     known_hits: int = 0
     known: dict[str, int] = field(default_factory=dict)  # store signature -> hits this campaign
+    unreproduced: list[str] = field(default_factory=list)  # seen once, never again: not stored
     by_oracle: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     generated: int = 0
@@ -212,8 +213,10 @@ class Campaign:
         # index -> (scenario, parent index, mutations) of executions in flight
         self.pending_meta: dict[int, tuple[Scenario, int | None, list[str]]] = {}
         self.started = 0.0
-        self.findings: dict[str, ReportFinding] = {}
-        self.bus_version: str | None = None  # store signature -> what the report says
+        self.findings: dict[str, ReportFinding] = {}  # store signature -> what the report says
+        self.bus_version: str | None = None
+        # Seen once, then not in any of the fresh reliability runs: not stored, not retried.
+        self.unreproduced: set[str] = set()
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -325,6 +328,8 @@ class Campaign:
             sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
             self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
             self._seen_finding(sig, f)
+            if sig in self.unreproduced:
+                continue
             if self.store.has(sig) or sig in stored:
                 self.store.hit(sig)
                 self.stats.known_hits += 1
@@ -332,8 +337,8 @@ class Campaign:
                 self.live.finding(sig, f["oracle"], f["title"], new=False)
                 continue
             self.live.finding(sig, f["oracle"], f["title"], new=True)
-            self._store_new(sig, f, scenario, result)
-            stored.append(sig)
+            if self._store_new(sig, f, scenario, result):
+                stored.append(sig)
         self.log.write(json.dumps({
             "index": index, "parent": parent, "mutations": mutations,
             "seconds": result.get("seconds"), "events": result.get("events"),
@@ -359,13 +364,21 @@ class Campaign:
             reproduce=f"python rig.py replay {case}")
 
     def _store_new(self, sig: str, finding: dict[str, Any], scenario: Scenario,
-                   result: dict[str, Any]) -> None:
+                   result: dict[str, Any]) -> bool:
+        """Minimize, measure reliability and store; False if it never reproduced."""
         self.progress("new", {"signature": sig, "title": finding["title"]})
         self.live.phase = f"minimizing {sig}"
         case, runs, minimized = scenario, 0, False
         if self.c.minimize:
             case, runs, minimized = self._minimize(scenario, finding["signature"])
         k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+        if k == 0 and case is not scenario:  # the reduction may have lost a flaky trigger
+            case, minimized = scenario, False
+            k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+        self.live.phase = "fuzzing"
+        if k == 0:
+            self._unreproduced(sig, scenario)
+            return False
         excerpt = result["excerpts"].get(finding["signature"], [])
         self.store.add(NewCase(
             signature=sig, finding=finding, bus=result["bus"], seed=self.c.seed,
@@ -373,12 +386,29 @@ class Campaign:
             history_excerpt=excerpt, reliability=(k, RELIABILITY_RUNS),
             minimized=minimized, minimize_runs=runs))
         self.stats.new_signatures.append(sig)
-        self.live.phase = "fuzzing"
         self.live.note(f"stored {sig}: reliability {k}/{RELIABILITY_RUNS}")
         self.progress("stored", {"signature": sig, "reliability": f"{k}/{RELIABILITY_RUNS}",
                                  "steps": f"{len(scenario.get('schedule', []))}->"
                                           f"{len(case.get('schedule', []))}",
                                  "clients": f"{len(scenario['clients'])}->{len(case['clients'])}"})
+        return True
+
+    def _unreproduced(self, sig: str, scenario: Scenario) -> None:
+        """Keep the scenario in the work dir for whoever wants to chase it; a CI run does not
+        fail on something no fresh run showed again."""
+        self.unreproduced.add(sig)
+        self.stats.unreproduced.append(sig)
+        folder = os.path.join(self.c.out, "unreproduced")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{sig}.toml"), "w") as f:
+            f.write(to_toml(scenario))
+        entry = self.findings.get(sig)
+        if entry is not None:
+            entry.status = UNREPRODUCED
+            entry.case = os.path.join(folder, f"{sig}.toml")
+            entry.reproduce = None
+        self.live.note(f"not stored {sig}: 0/{RELIABILITY_RUNS} fresh runs showed it again")
+        self.progress("unreproduced", {"signature": sig, "scenario": entry.case if entry else ""})
 
     def _reproduces(self, scenario: Scenario, finding_sig: str, times: int) -> list[bool]:
         requests = []

@@ -20,7 +20,7 @@ code { background: #f6f6f6; padding: .1em .3em; font-size: .9em; }
 .verdict-found, .status-new { color: #b00020; font-weight: bold; }
 .verdict-error { color: #b36b00; font-weight: bold; }
 .verdict-clean { color: #2a7d2a; font-weight: bold; }
-.status-by-policy, .status-known { color: #555; }
+.status-by-policy, .status-known, .status-unreproduced { color: #555; }
 figure { margin: 1em 0; } svg { max-width: 100%; height: auto; }
 """
 

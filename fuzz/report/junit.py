@@ -1,14 +1,14 @@
 """JUnit XML, the format CI systems read: one test case per scenario, finding or replayed case.
 
-A new finding is a <failure>; documented behaviour and a known bug that still reproduces are
-<skipped> with the reason; a rig error is an <error>. Known findings pass (they are counted).
+A new finding is a <failure>; documented behaviour, a finding no fresh run showed again and a
+known bug that still reproduces are <skipped> with the reason; a rig error is an <error>. Known findings pass (they are counted).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from fuzz.report.model import BY_POLICY, KNOWN, NEW, Report
+from fuzz.report.model import BY_POLICY, KNOWN, NEW, UNREPRODUCED, Report
 
 
 def junit_xml(report: Report) -> bytes:
@@ -41,6 +41,9 @@ def junit_xml(report: Report) -> bytes:
                           type=f.oracle).text = detail
         elif f.status == BY_POLICY:
             ET.SubElement(element, "skipped", message="documented behaviour of the bus")
+        elif f.status == UNREPRODUCED:
+            ET.SubElement(element, "skipped", message="seen once, not reproduced by fresh runs:"
+                                                      " not stored").text = detail
         elif f.status == KNOWN:
             ET.SubElement(element, "system-out").text = f"known finding, seen {f.count} time(s)"
     for r in report.replays:

@@ -9,6 +9,7 @@ from typing import Any
 NEW = "new"  # not seen before: the run or campaign fails on it
 KNOWN = "known"  # already in the crash store: counted
 BY_POLICY = "by-policy"  # documented behaviour of the bus (a quota, a policy): never fatal
+UNREPRODUCED = "unreproduced"  # seen once, not again in fresh runs: reported, not stored
 
 
 @dataclass
@@ -17,7 +18,7 @@ class ReportFinding:
     oracle: str
     severity: str
     title: str
-    status: str  # NEW, KNOWN or BY_POLICY
+    status: str  # NEW, KNOWN, BY_POLICY or UNREPRODUCED
     count: int = 1  # times seen (run: in the history; campaign: executions that showed it)
     explanation: str = ""
     reproduce: str | None = None  # one command

@@ -199,3 +199,9 @@ def test_attackers_are_known_by_the_step_that_started_them():
         b.add(who, "ok", "attack", kind=kind, outcome=outcome)
     assert diffs(a, b) == []
     assert "malformed@step1 attack" in observe(a.events).values
+    # An attack still going when the run ended has no outcome to compare.
+    c = history()
+    c.add("nemesis", "info", "malformed", source=1, result="attacker.1 (pid 9) attacks: malformed")
+    c.add("attacker.1", "invoke", "attack", kind="malformed", params={})
+    assert "malformed@step1 attack" not in observe(c.events).values
+    assert diffs(a, c) == []

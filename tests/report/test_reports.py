@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from fuzz.report.junit import junit_xml
-from fuzz.report.model import BY_POLICY, KNOWN, NEW, Report, ReportFinding, ReportReplay
+from fuzz.report.model import (
+    BY_POLICY,
+    KNOWN,
+    NEW,
+    UNREPRODUCED,
+    Report,
+    ReportFinding,
+    ReportReplay,
+)
 from tests.conftest import DATA, ROOT, SCENARIOS, require_binary, run_rig
 
 RELAY = f"{sys.executable} {ROOT / 'tests' / 'buggy_bus' / 'relay.py'}"
@@ -51,6 +59,14 @@ def test_junit_marks_new_known_documented_and_replays():
     assert by_name["replay crashes/x"].find("skipped") is not None  # still a known bug
     assert by_name["replay crashes/y"].find("skipped") is None  # fixed: passes
     assert by_name["replay crashes/z"].find("error") is not None
+
+
+def test_a_finding_no_fresh_run_showed_again_is_skipped_not_failed():
+    report = Report(kind="campaign", name="c", bus={"kind": "dbus-daemon"}, seconds=1.0,
+                    findings=[finding("u", UNREPRODUCED)])
+    assert report.verdict == "clean"
+    [case] = [c for n, c in cases(junit_xml(report)).items() if "[u]" in n]
+    assert case.find("skipped") is not None and case.find("failure") is None
 
 
 def test_junit_of_a_clean_run_has_no_failure():
