@@ -101,6 +101,18 @@ def _sighup(d: Side) -> bool:
         d, lambda x, y: x == "no" and y.startswith("exited (signal SIGHUP)"))
 
 
+_TERMINATION = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _termination(d: Side) -> bool:
+    """Both buses ended on a termination signal; one says so by dying of it, the other by a
+    clean exit from its handler."""
+    def dies_vs_exits(x: str, y: str) -> bool:
+        return any(x.startswith(f"exited (signal {s})") for s in _TERMINATION) and \
+            y.startswith("exited (code 0)")
+    return d.key == "bus exit" and _either(d, dies_vs_exits)
+
+
 RULES = (
     DocRule("limit-vs-disconnect", "one bus answers a limit with LimitsExceeded, the other"
             " with a disconnect or silence", "abuse-catalog §3.3, §7.3", _limit_vs_disconnect),
@@ -115,6 +127,9 @@ RULES = (
             " ends (reloading is its launcher's job)",
             "dbus-broker src/broker/broker.c signal dispatch (bus1/dbus-broker#379 review)",
             _sighup),
+    DocRule("termination", "a termination signal: one bus dies of it, the other catches it"
+            " and exits 0 (dbus-broker dispatches SIGINT and SIGTERM to an orderly exit)",
+            "dbus-broker src/broker/broker.c signal dispatch", _termination),
     DocRule("same-uid-quota", "dbus-broker charges quota per uid: an attacker's abuse hits"
             " peers of its own uid", "abuse-catalog §3.3 (maintainer position)", _same_uid_quota),
 )

@@ -205,3 +205,15 @@ def test_attackers_are_known_by_the_step_that_started_them():
     c.add("attacker.1", "invoke", "attack", kind="malformed", params={})
     assert "malformed@step1 attack" not in observe(c.events).values
     assert diffs(a, c) == []
+
+
+def test_how_a_bus_ends_on_a_termination_signal_is_documented():
+    a, b = history(), history()
+    a.add("rig", "info", "bus-exit", code=None, signal="SIGINT")
+    b.add("rig", "info", "bus-exit", code=0, signal=None)
+    [d] = diffs(a, b)
+    assert d.key == "bus exit" and d.rule is not None and d.rule.id == "termination"
+    c = history()
+    c.add("rig", "info", "bus-exit", code=None, signal="SIGSEGV")
+    [d] = diffs(c, b)
+    assert d.rule is None  # a crash is not a way of ending on request
