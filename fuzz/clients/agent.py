@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from jeepney import HeaderFields, MessageType
+from jeepney import DBusErrorResponse, HeaderFields, MessageType
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from jeepney.low_level import Message
 
@@ -64,6 +64,9 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             conn = connect(address, enable_fds=group.role == "service" or group.fds > 0)
         except TimeoutError as e:
             journal.write("info", "connect", reason="timeout", message=str(e))
+            return
+        except DBusErrorResponse as e:  # Hello refused: the bus's own error name
+            journal.write("fail", "connect", error=e.name, message=str(e.data))
             return
         except Exception as e:  # noqa: BLE001 - any failure to connect is an outcome to record
             journal.write("fail", "connect", error=type(e).__name__, message=str(e))

@@ -3,6 +3,7 @@ the bus driver on it and closes it; the bus must forget every one of them."""
 
 from __future__ import annotations
 
+from jeepney import DBusErrorResponse
 from jeepney.bus_messages import message_bus
 
 from fuzz.clients.agent import (
@@ -26,6 +27,9 @@ def run(ctx: Context) -> None:
             continue
         except DISCONNECTED as e:
             journal.write("fail", "churn", seq=seq, error=type(e).__name__, message=str(e))
+            continue
+        except DBusErrorResponse as e:  # Hello refused, e.g. LimitsExceeded out of fds
+            journal.write("fail", "churn", seq=seq, error=e.name, message=str(e.data))
             continue
         try:
             reply = conn.send_and_get_reply(message_bus.GetId(), timeout=DRIVER_TIMEOUT_S)
