@@ -76,6 +76,13 @@ def _figure(title: str, ylabel: str) -> tuple[Any, Any]:
     return fig, ax
 
 
+def _legend(ax: Any, twin: Any) -> None:
+    """One legend for the lines of both y axes of a twinx plot."""
+    lines, labels = ax.get_legend_handles_labels()
+    more_lines, more_labels = twin.get_legend_handles_labels()
+    ax.legend(lines + more_lines, labels + more_labels, fontsize=7, loc="upper left")
+
+
 def latency_svg(series: Series) -> str | None:
     if not (series.ping or series.calls):
         return None
@@ -102,9 +109,7 @@ def bus_svg(series: Series) -> str | None:
         ax.plot(ts, [p[2] for p in points], "-", lw=1, label=f"{label} fds")
         rss_ax.plot(ts, [p[1] / 2**20 for p in points], "--", lw=1, label=f"{label} RSS")
     _shade_faults(ax, series)
-    lines = ax.get_legend_handles_labels()
-    more = rss_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+    _legend(ax, rss_ax)
     return svg_of(fig)
 
 
@@ -131,9 +136,7 @@ def execs_svg(series: Series) -> str | None:
     feat_ax = ax.twinx()
     feat_ax.set_ylabel("features")
     feat_ax.plot(ts, [e[2] for e in execs], "-", color="#2a9d8f", lw=1, label="features")
-    lines = ax.get_legend_handles_labels()
-    more = feat_ax.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+    _legend(ax, feat_ax)
     return svg_of(fig)
 
 

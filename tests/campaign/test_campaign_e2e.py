@@ -115,14 +115,18 @@ def test_plugin_passes_once_the_bug_is_fixed(tmp_path: Path, rig_tmp: Path):
     assert nightly.stdout.count("no longer reproduces") == len(entries), nightly.stdout
 
 
-@pytest.mark.timeout(300)
-def test_store_survives_sigkill(tmp_path: Path,
-                                                                   rig_tmp: Path):
-    store, work = tmp_path / "crashes", tmp_path / "work"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
-                             *fuzz_args(store, work, 120, f"{RELAY} --crash-on-fds 1")],
+def start_campaign(store: Path, work: Path, bus_cmd: str, rig_tmp: Path) -> subprocess.Popen:
+    """A two-minute campaign in the background, to be cut short by the test."""
+    return subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
+                             *fuzz_args(store, work, 120, bus_cmd)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=rig_env(rig_tmp), cwd=ROOT)
+
+
+@pytest.mark.timeout(300)
+def test_store_survives_sigkill(tmp_path: Path, rig_tmp: Path):
+    store, work = tmp_path / "crashes", tmp_path / "work"
+    proc = start_campaign(store, work, f"{RELAY} --crash-on-fds 1", rig_tmp)
     deadline = time.monotonic() + 150
     log = work / "campaign.jsonl"
     # Kill it in the middle: after a few executions and while it may be writing the store.
@@ -160,10 +164,7 @@ def test_store_survives_sigkill(tmp_path: Path,
 def test_interrupted_campaign_writes_its_reports_and_sweeps_its_runs(tmp_path: Path,
                                                                     rig_tmp: Path):
     store, work = tmp_path / "crashes", tmp_path / "work"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "rig.py"),
-                             *fuzz_args(store, work, 120, RELAY)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=rig_env(rig_tmp), cwd=ROOT)
+    proc = start_campaign(store, work, RELAY, rig_tmp)
     log = work / "campaign.jsonl"
     assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 3,
                       timeout=90)
