@@ -54,7 +54,8 @@ class LiveState:
         self.bus_pids: dict[str, int] = {}  # label -> pid of the bus each worker has
         self.running: dict[str, str] = {}  # label -> scenario it runs
         self.fault_now: dict[str, str] = {}  # label -> fault applied and not undone
-        self._open_faults: dict[str, int] = {}  # label -> index into series.faults
+        # label -> [(index into series.faults, action)] of faults applied and not undone
+        self._open_faults: dict[str, list[tuple[int, str]]] = {}
         self.ping_ms: deque[float] = deque(maxlen=SPARK_POINTS)
         self.buses: list[BusLook] = []
         self.sockets: list[SocketLook] = []
@@ -79,14 +80,14 @@ class LiveState:
                 self.ping_ms.append(float(info["ms"]))
                 self.series.ping.append((t, float(info["ms"])))
             elif what == "nemesis":
-                self._close_fault(label, t)
                 name = f"{info['action']}" + (f" {info['target']}" if info.get("target") else "")
-                self.fault_now[label] = name
-                self._open_faults[label] = len(self.series.faults)
+                self._open_faults.setdefault(label, []).append((len(self.series.faults),
+                                                                info["action"]))
                 self.series.faults.append((t, None, name))
+                self.fault_now[label] = name
                 self._say(f"{label}: {name}: {info.get('result')}")
             elif what == "undo":
-                self._close_fault(label, t)
+                self._close_fault(label, t, info.get("action"))
             elif what == "tick":
                 self.ops = Counter(info.get("by_op", {}))
             elif what in ("hang", "bus-exit"):
@@ -125,12 +126,21 @@ class LiveState:
     def _say(self, line: str) -> None:
         self.recent.append(f"{time.strftime('%H:%M:%S')} {line}")
 
-    def _close_fault(self, label: str, t: float) -> None:
-        i = self._open_faults.pop(label, None)
-        self.fault_now.pop(label, None)
-        if i is not None:
-            start, _, name = self.series.faults[i]
-            self.series.faults[i] = (start, t, name)
+    def _close_fault(self, label: str, t: float, action: str | None = None) -> None:
+        """End the newest open fault of `action` on this bus, or all of them (action None)."""
+        still_open = self._open_faults.get(label, [])
+        if action is None:
+            ending = list(still_open)
+        else:
+            ending = [f for f in still_open if f[1] == action][-1:]
+        for entry in ending:
+            still_open.remove(entry)
+            start, _, name = self.series.faults[entry[0]]
+            self.series.faults[entry[0]] = (start, t, name)
+        if still_open:
+            self.fault_now[label] = self.series.faults[still_open[-1][0]][2]
+        else:
+            self.fault_now.pop(label, None)
 
     # --- looks at the buses ------------------------------------------------------------------
 

@@ -47,10 +47,15 @@ def test_render_shows_what_the_state_was_fed():
                      "the bus stopped answering", "max 4.00", "dbus-daemon, seed 7"):
         assert expected in text, expected
     assert re.search(r"hang\s+1\s+0", text) and re.search(r"leak\s+0\s+1", text), text
-    # The fault interval closes when the execution ends.
+    # Faults overlap: an undo ends its own; the end of the execution ends the rest.
+    state.on_run_event("nemesis", {"action": "cpu-hog", "target": None, "result": "2 hogs"},
+                       "w0")
+    state.on_run_event("undo", {"action": "freeze-bus", "result": "thawed"}, "w0")
+    assert state.fault_now["w0"] == "cpu-hog"
+    (f_start, f_end, f_what), (h_start, h_end, h_what) = state.series.faults
+    assert (f_what, h_what) == ("freeze-bus", "cpu-hog") and f_end is not None and h_end is None
     state.on_run_event("exec-end", {}, "w0")
-    [(start, end, what)] = state.series.faults
-    assert what == "freeze-bus" and end is not None and end >= start
+    assert state.series.faults[1][1] is not None and "w0" not in state.fault_now
 
 
 def _tmux(*args: str) -> str:
