@@ -102,14 +102,11 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
 
 
 def diff_outcome(results: list[Any], a: BusChoice, b: BusChoice) -> list[Any]:
-    from fuzz.diff.compare import compare, diff_findings
-    from fuzz.diff.observe import observe
-    from fuzz.diff.run import label_of
+    from fuzz.diff.run import judge_pair
 
     if any(r.error is not None for r in results):
         return []  # a run the rig could not finish is no evidence of a difference
-    diffs = compare(observe(results[0].events), observe(results[1].events))
-    return diff_findings(diffs, label_of(a), label_of(b))
+    return judge_pair(results, a, b)[1]
 
 
 def excerpt(history_path: str, evidence: list[int]) -> list[str]:

@@ -29,9 +29,10 @@ def reproduce_command(scenario_path: str, a: str, b: str, seed: int) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from fuzz.diff.run import choice_of, label_of, run_diff
+    from fuzz.diff.run import choice_of, run_diff
     from fuzz.engine.scenario import load_scenario
-    from fuzz.report.model import BY_POLICY, NEW, Report, ReportFinding
+    from fuzz.report.build import report_finding
+    from fuzz.report.model import Report
     from fuzz.report.series import series_from_history
     from fuzz.report.write import REPORT_FILES, write_reports
 
@@ -41,21 +42,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
     a, b = choice_of(args.bus[0]), choice_of(args.bus[1])
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     out = args.out or os.path.join("runs", f"diff-{scenario.name}-{seed}")
-    print(f"busrig diff: {scenario.path} on {label_of(a)} and {label_of(b)}, seed {seed},"
+    print(f"busrig diff: {scenario.path} on {a.label} and {b.label}, seed {seed},"
           f" out {out}", flush=True)
     started = time.monotonic()
     run = run_diff(scenario, a, b, seed, out)
     reproduce = reproduce_command(args.scenario, args.bus[0], args.bus[1], seed)
-    print_differences(run.differences, label_of(a), label_of(b))
+    print_differences(run.differences, a.label, b.label)
     report = Report(
-        kind="diff", name=f"{scenario.name}: {label_of(a)} vs {label_of(b)}",
-        bus={"label": f"{label_of(a)} vs {label_of(b)}",
+        kind="diff", name=f"{scenario.name}: {a.label} vs {b.label}",
+        bus={"label": f"{a.label} vs {b.label}",
              "version": " / ".join(str(r.summary["bus"].get("version")) for r in run.results)},
         seconds=round(time.monotonic() - started, 1),
-        findings=[ReportFinding(signature=f.signature, oracle=f.oracle, severity=f.severity,
-                                title=f.title, status=BY_POLICY if f.by_policy else NEW,
-                                count=f.count, explanation=f.explanation, reproduce=reproduce)
-                  for f in run.findings],
+        findings=[report_finding(f, reproduce) for f in run.findings],
         facts={"scenario": args.scenario, "seed": seed, "differences": len(run.differences),
                "documented": sum(1 for d in run.differences if d.rule),
                "runs": f"{os.path.join(out, 'a')} and {os.path.join(out, 'b')}",

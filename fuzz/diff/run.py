@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 from fuzz.bus.factory import BUS_KINDS, BusChoice
 from fuzz.diff.compare import Difference, compare, diff_findings
@@ -15,10 +16,6 @@ from fuzz.oracles.finding import Finding
 def choice_of(text: str) -> BusChoice:
     """`dbus-daemon`, `dbus-broker`, or any other text as a --bus-cmd command."""
     return BusChoice(kind=text) if text in BUS_KINDS else BusChoice(command=text)
-
-
-def label_of(choice: BusChoice) -> str:
-    return choice.kind or f"command({choice.command})"
 
 
 @dataclass
@@ -37,5 +34,12 @@ def run_diff(scenario: Scenario, a: BusChoice, b: BusChoice, seed: int, out: str
     for r in results:
         if r.error is not None:
             raise r.error
+    diffs, findings = judge_pair(results, a, b)
+    return DiffRun(results, diffs, findings)
+
+
+def judge_pair(results: Sequence[Any], a: BusChoice,
+               b: BusChoice) -> tuple[list[Difference], list[Finding]]:
+    """The differences between two finished runs of one scenario, and their findings."""
     diffs = compare(observe(results[0].events), observe(results[1].events))
-    return DiffRun(results, diffs, diff_findings(diffs, label_of(a), label_of(b)))
+    return diffs, diff_findings(diffs, a.label, b.label)

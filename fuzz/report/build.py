@@ -7,6 +7,13 @@ from typing import Any
 from fuzz.report.model import BY_POLICY, NEW, Report, ReportFinding
 
 
+def report_finding(f: Any, reproduce: str) -> ReportFinding:
+    """An oracle's Finding as a report line: new, or documented behaviour (by policy)."""
+    return ReportFinding(signature=f.signature, oracle=f.oracle, severity=f.severity,
+                         title=f.title, status=BY_POLICY if f.by_policy else NEW,
+                         count=f.count, explanation=f.explanation, reproduce=reproduce)
+
+
 def run_reproduce_command(scenario_path: str, bus_cli_args: str, seed: int) -> str:
     return f"python rig.py run {scenario_path} {bus_cli_args} --seed {seed}"
 
@@ -32,8 +39,5 @@ def run_report(summary: dict[str, Any], findings: list[Any], scenario_path: str,
         kind="run", name=summary["scenario"],
         bus={"label": bus_label, "kind": bus.get("kind"), "version": bus.get("version")},
         seconds=seconds,
-        findings=[ReportFinding(signature=f.signature, oracle=f.oracle, severity=f.severity,
-                                title=f.title, status=BY_POLICY if f.by_policy else NEW,
-                                count=f.count, explanation=f.explanation,
-                                reproduce=reproduce) for f in findings],
+        findings=[report_finding(f, reproduce) for f in findings],
         facts=facts, error=error)
