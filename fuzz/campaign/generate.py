@@ -34,6 +34,10 @@ TRIGGERS = ("replies-pending", "mid-broadcast", "mid-auth")
 MAX_AT = 0.2  # faults land within the first 0.2 s of traffic: executions stay short
 BOUND_S = 4.0
 SHORT_BOUND_S = 2.0  # still past hang_after: a bus hung early is caught before the end
+# dbus-daemon drops a connection whose own socket is stuck in flight (fd-abuse
+# pending-disconnect) only after pending_fd_timeout, 150 s by default: far past an execution's
+# end, so every such run would look like a leak. Half a second keeps that defence inside the run.
+GENERATED_BUS = {"limits": {"pending_fd_timeout": 500}}
 
 
 def scenario_rng(seed: int, index: int) -> random.Random:
@@ -56,6 +60,7 @@ def generate(rng: random.Random, name: str, other_uids: bool = False,
         "schedule": [],
         "watch": {"quiet": 0.02, "period": 0.05, "hang_after": 1.0 if short else 1.5},
         "bound": {"duration": SHORT_BOUND_S if short else BOUND_S},
+        "bus": copy.deepcopy(GENERATED_BUS),
     }
     for _ in range(rng.choice([0, 1] if short else [0, 1, 1, 2, 2, 3, 4])):
         step = new_step(rng, sc, other_uids)

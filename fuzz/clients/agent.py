@@ -34,6 +34,11 @@ EXIT_AGENT_ERROR = 70
 DISCONNECTED = (ConnectionError, BrokenPipeError, OSError, EOFError)
 
 
+class Stopped(Exception):
+    """The rig asked this client to stop while it waited on the bus: the wait is abandoned and
+    its operation left open (the history closes it as `process ended`, outcome unknown)."""
+
+
 class StopFlag:
     def __init__(self) -> None:
         self.set = False
@@ -78,6 +83,8 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
             ROLES[group.role](ctx)
         except DISCONNECTED as e:
             journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
+        except Stopped:
+            pass
         finally:
             conn.close()
 
@@ -137,13 +144,19 @@ def _run_child(instance_id: str, uid: int | None, journal_path: str,
             before_drop(journal)
         if uid is not None and uid != os.geteuid():
             _drop_to(uid)
-        body(journal, stop)
+        if os.environ.get("BUSRIG_PROF"):
+            import cProfile
+            cProfile.runctx("body(journal, stop)", globals(), {"body": body, "journal": journal, "stop": stop},
+                            f"/tmp/clientprof/{os.getpid()}.prof")
+        else:
+            body(journal, stop)
     except Exception:  # noqa: BLE001 - a bug in the agent must show up in the history
         journal.write("info", "agent-error", traceback=traceback.format_exc())
         code = EXIT_AGENT_ERROR
     finally:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        journal.write("info", "exit", code=code, ctx_switches=usage.ru_nvcsw + usage.ru_nivcsw)
+        journal.write("info", "exit", code=code, ctx_switches=usage.ru_nvcsw + usage.ru_nivcsw,
+                      cpu_s=round(usage.ru_utime + usage.ru_stime, 4))
         journal.close()
     os._exit(code)
 
@@ -234,10 +247,7 @@ class Calls:
             conn.send(message, serial=serial)
             deadline = time.monotonic() + timeout
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                msg = conn.receive(timeout=left)
+                msg = receive_until(self.ctx, deadline)
                 if reply_serial(msg) == serial:
                     break
                 self.other(msg)
@@ -289,8 +299,13 @@ def record_other(journal: Journal, msg: Message) -> None:
 def driver_call(ctx: Context, op: str, message: Message, **fields: object) -> Message | None:
     """Call the bus driver, recording invoke and ok/fail/info under `op`; the reply, or None."""
     ctx.journal.write("invoke", op, **fields)
+    serial = next(ctx.conn.outgoing_serial)
+    ctx.conn.send(message, serial=serial)
+    deadline = time.monotonic() + DRIVER_TIMEOUT_S
     try:
-        reply = ctx.conn.send_and_get_reply(message, timeout=DRIVER_TIMEOUT_S)
+        reply = receive_until(ctx, deadline)
+        while reply_serial(reply) != serial:  # nothing else is expected yet: dropped
+            reply = receive_until(ctx, deadline)
     except TimeoutError:
         ctx.journal.write("info", op, **fields, reason="timeout")
         return None
@@ -300,6 +315,20 @@ def driver_call(ctx: Context, op: str, message: Message, **fields: object) -> Me
         return None
     ctx.journal.write("ok", op, **fields)
     return reply
+
+
+def receive_until(ctx: Context, deadline: float) -> Message:
+    """The next message, or TimeoutError at `deadline`. Waits in POLL_S slices so that a
+    client stopped in a long wait (a reply the bus will never send) ends at once: Stopped."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        try:
+            return ctx.conn.receive(timeout=min(left, POLL_S))
+        except TimeoutError:
+            if ctx.stop.set:
+                raise Stopped from None
 
 
 def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -> None:
@@ -315,7 +344,7 @@ def bus_round_trip(ctx: Context, op: str, on_other: Callable[[Message], None]) -
     deadline = time.monotonic() + DRIVER_TIMEOUT_S
     while True:
         try:
-            msg = ctx.conn.receive(timeout=max(0.0, deadline - time.monotonic()))
+            msg = receive_until(ctx, deadline)
         except TimeoutError:
             ctx.journal.write("info", op, serial=serial, reason="timeout")
             return

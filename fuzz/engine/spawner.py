@@ -23,6 +23,7 @@ EXIT_NOT_PRELOADED = 17
 
 _ctx = multiprocessing.get_context("forkserver")
 _ctx.set_forkserver_preload(PRELOAD)
+_checked_server: int | None = None  # the fork server whose preload was last checked
 
 
 def warm_up() -> None:
@@ -34,7 +35,13 @@ def warm_up() -> None:
         paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         if root not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    global _checked_server
     forkserver.ensure_running()
+    # Every run calls this; a campaign worker runs many. Checking a server once is enough:
+    # the probe is a fork and a join, 20 ms of a short execution's wall time.
+    if forkserver._forkserver._forkserver_pid == _checked_server:
+        return
+    _checked_server = forkserver._forkserver._forkserver_pid
     # multiprocessing removes its socket dir at exit, which SIGKILL skips; the janitor will not.
     janitor().watch_dir(util.get_temp_dir())
     probe = _ctx.Process(target=_check_preloaded, name="busrig-warm-up")
