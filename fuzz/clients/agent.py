@@ -144,12 +144,7 @@ def _run_child(instance_id: str, uid: int | None, journal_path: str,
             before_drop(journal)
         if uid is not None and uid != os.geteuid():
             _drop_to(uid)
-        if os.environ.get("BUSRIG_PROF"):
-            import cProfile
-            cProfile.runctx("body(journal, stop)", globals(), {"body": body, "journal": journal, "stop": stop},
-                            f"/tmp/clientprof/{os.getpid()}.prof")
-        else:
-            body(journal, stop)
+        body(journal, stop)
     except Exception:  # noqa: BLE001 - a bug in the agent must show up in the history
         journal.write("info", "agent-error", traceback=traceback.format_exc())
         code = EXIT_AGENT_ERROR
