@@ -19,13 +19,19 @@ PIDS_CACHE_S = 0.5
 
 @dataclass(frozen=True)
 class DenyRule:
-    """One thing a restrictive policy forbids, said once for every bus: owning a name, or
-    sending to a destination / interface / member (the given fields must all match)."""
+    """One thing a restrictive policy forbids, said once for every bus: owning a name,
+    sending to a destination / interface / member, or receiving a call or signal of an
+    interface / member (the given fields of one kind must all match)."""
 
     own: str | None = None
     send_destination: str | None = None
     send_interface: str | None = None
     send_member: str | None = None
+    receive_interface: str | None = None
+    receive_member: str | None = None
+
+    SEND = ("send_destination", "send_interface", "send_member")
+    RECEIVE = ("receive_interface", "receive_member")
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class BusSpec:
     auth: tuple[str, ...] = ("EXTERNAL",)  # dbus-daemon <auth> mechanisms
     daemon_policy: str | None = None  # dbus-daemon <policy> elements, replacing allow-all
     deny: tuple[DenyRule, ...] = ()  # restrictions on top of allow-all, for either bus
+    activatable: tuple[str, ...] = ()  # names the bus starts a service for on demand
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class BusInfo:
     version: str
     log_path: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# An activatable name and the command line that starts its service.
+Activation = dict[str, list[str]]
 
 
 class BusMaster(ABC):

@@ -3,12 +3,19 @@
 The broker gets one end of a socketpair as --controller; over the other end the rig is a
 peer-to-peer D-Bus client (no Hello) and hands it a listening socket with AddListener. The
 broker exits when the controller connection closes, so the rig's death takes it down too.
+
+Activation is the controller's job too (dbus-broker-launch does it with systemd): each
+activatable name is registered with AddName, and when a message for it arrives the broker
+sends the controller an org.bus1.DBus.Name.Activate signal on that name's object path; the
+rig then starts the service itself.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import threading
 import uuid
 
@@ -17,11 +24,13 @@ from jeepney.io.blocking import DBusConnection, DBusConnectionBase
 from jeepney.low_level import Message
 from jeepney.wrappers import new_header
 
-from fuzz.bus.base import BusInfo, BusMaster, DenyRule, program_version
+from fuzz.bus.base import Activation, BusInfo, BusMaster, DenyRule, program_version
 from fuzz.errors import BusStartError
+from fuzz.lifecycle import child_preexec, janitor
 from fuzz.wire import raw
 
 CONTROLLER_TIMEOUT_S = 10.0
+NAME_PATH = "/org/bus1/DBus/Name/"
 BROKER_QUOTAS = ("max_bytes", "max_fds", "max_matches", "max_objects")
 QUOTA_MAX = 2**32 - 1  # the broker truncates larger values to unsigned int
 
@@ -38,9 +47,12 @@ def allow_all_policy(deny: tuple[DenyRule, ...] = ()) -> tuple:
     own = [(True, 1, True, "")] + [(False, 2, False, r.own) for r in deny if r.own is not None]
     send = [allow] + [(False, 2, r.send_destination or "", "", r.send_interface or "",
                        r.send_member or "", 0, 0, *any_fds)
-                      for r in deny if (r.send_destination, r.send_interface, r.send_member)
-                      != (None, None, None)]
-    batch = (True, 1, own, send, [allow])
+                      for r in deny if any(getattr(r, k) is not None for k in DenyRule.SEND)]
+    # A receive rule's name is the sender's: "" matches any.
+    receive = [allow] + [(False, 2, "", "", r.receive_interface or "", r.receive_member or "",
+                          0, 0, *any_fds)
+                         for r in deny if any(getattr(r, k) is not None for k in DenyRule.RECEIVE)]
+    batch = (True, 1, own, send, receive)
     return ([(_ANY_UID, batch)], [], [], False, "session")
 
 
@@ -64,8 +76,12 @@ class DbusBroker(BusMaster):
 
     def __init__(self, workdir: str, log_path: str, *, quotas: dict[str, int] | None = None,
                  policy: tuple | None = None, binary: str = "dbus-broker",
-                 open_to_all_uids: bool = False):
+                 open_to_all_uids: bool = False, activation: Activation | None = None):
         super().__init__(workdir, log_path, open_to_all_uids)
+        self.activation = dict(activation or {})
+        self._activator: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._services: list[subprocess.Popen[bytes]] = []
         self.quotas = dict(quotas or {})
         self.policy = policy if policy is not None else allow_all_policy()
         self.binary = binary
@@ -98,17 +114,78 @@ class DbusBroker(BusMaster):
             _authenticate(ours)
             self.controller = _PeerConnection(ours)
             self._add_listener(socket_path)
+            self._add_names()
         except (OSError, ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
             ours.close()
             self.stop()
             raise BusStartError(f"dbus-broker controller setup failed: {e}",
                                 self.log_tail()) from e
         self._open_socket_to_all(socket_path)
+        if self.activation:
+            self._activator = threading.Thread(target=self._serve_activations,
+                                               args=(f"unix:path={socket_path}",), daemon=True,
+                                               name="broker-activator")
+            self._activator.start()
         self.info = BusInfo(kind=self.kind, address=f"unix:path={socket_path}",
                             socket_path=socket_path, pid=proc.pid,
                             version=program_version([self.binary, "--version"]),
                             log_path=self.log_path)
         return self.info
+
+    def _controller_call(self, path: str, member: str, signature: str, body: tuple) -> None:
+        assert self.controller is not None
+        # A peer-to-peer call has no destination, which jeepney's new_method_call insists on.
+        header = new_header(MessageType.method_call)
+        header.fields.update({
+            HeaderFields.path: path,
+            HeaderFields.interface: "org.bus1.DBus.Broker",
+            HeaderFields.member: member,
+            HeaderFields.signature: signature,
+        })
+        reply: Message = self.controller.send_and_get_reply(Message(header, body),
+                                                            timeout=CONTROLLER_TIMEOUT_S)
+        if reply.header.message_type == MessageType.error:
+            raise RuntimeError(f"{member} refused: {reply.header.fields} {reply.body}")
+
+    def _add_names(self) -> None:
+        for i, name in enumerate(self.activation):
+            self._controller_call("/org/bus1/DBus/Broker", "AddName", "osu",
+                                  (f"{NAME_PATH}{i}", name, os.getuid()))
+
+    def _serve_activations(self, address: str) -> None:
+        """Start the service of each name the broker asks for (its Activate signals)."""
+        names = list(self.activation)
+        while not self._stopping.is_set():
+            controller = self.controller
+            if controller is None:
+                return
+            try:
+                msg = controller.receive(timeout=0.1)
+            except TimeoutError:
+                continue
+            except (OSError, ValueError, EOFError):
+                return  # the controller closed: the broker is going
+            fields = msg.header.fields
+            path = str(fields.get(HeaderFields.path, ""))
+            if fields.get(HeaderFields.member) != "Activate" or not path.startswith(NAME_PATH):
+                continue
+            index = int(path[len(NAME_PATH):])
+            if 0 <= index < len(names):
+                self._start_service(self.activation[names[index]], address)
+
+    def _start_service(self, argv: list[str], address: str) -> None:
+        log = open(self.log_path, "ab")
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env={**os.environ, "DBUS_STARTER_ADDRESS": address},
+                preexec_fn=child_preexec, start_new_session=True, cwd=self.workdir)
+        except OSError:
+            return  # the caller's activation times out: that is the outcome it records
+        finally:
+            log.close()
+        janitor().watch_group(proc.pid)
+        self._services.append(proc)
 
     def _add_listener(self, socket_path: str) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -117,28 +194,29 @@ class DbusBroker(BusMaster):
         # A blocking listener wedges the broker in accept4 (only SIGKILL stops it then).
         listener.setblocking(False)
         self._listener = listener
-        assert self.controller is not None
-        # A peer-to-peer call has no destination, which jeepney's new_method_call insists on.
-        header = new_header(MessageType.method_call)
-        header.fields.update({
-            HeaderFields.path: "/org/bus1/DBus/Broker",
-            HeaderFields.interface: "org.bus1.DBus.Broker",
-            HeaderFields.member: "AddListener",
-            HeaderFields.signature: "ohv",
-        })
-        call = Message(header, ("/org/bus1/DBus/Listener/0", os.dup(listener.fileno()),
-                                (POLICY_SIGNATURE, self.policy)))
-        reply: Message = self.controller.send_and_get_reply(call, timeout=CONTROLLER_TIMEOUT_S)
-        if reply.header.message_type == MessageType.error:
-            raise RuntimeError(f"AddListener refused: {reply.header.fields} {reply.body}")
+        self._controller_call("/org/bus1/DBus/Broker", "AddListener", "ohv",
+                              ("/org/bus1/DBus/Listener/0", os.dup(listener.fileno()),
+                               (POLICY_SIGNATURE, self.policy)))
 
     def _before_stop(self) -> None:
         # Closing the controller is the broker's own "please exit".
+        self._stopping.set()
+        if self._activator is not None:
+            self._activator.join(timeout=2.0)
+            self._activator = None
         if self.controller is not None:
             self.controller.close()
             self.controller = None
 
     def _after_stop(self) -> None:
+        for proc in self._services:  # started by the rig, not in the broker's process group
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            janitor().forget_group(proc.pid)
+        self._services.clear()
         if self._listener is not None:
             self._listener.close()
             self._listener = None

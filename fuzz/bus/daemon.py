@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from xml.sax.saxutils import escape
 
 QUOTE = {'"': "&quot;"}
 
 from fuzz.bus.base import (
+    Activation,
     BusInfo,
     BusMaster,
     DenyRule,
@@ -35,6 +37,12 @@ DAEMON_LIMITS = frozenset({
 AUTH_MECHANISMS = ("EXTERNAL", "ANONYMOUS", "DBUS_COOKIE_SHA1")
 
 
+def service_file(name: str, argv: list[str]) -> str:
+    """A .service file for session-style activation: dbus-daemon runs Exec itself (through
+    its babysitter), with DBUS_STARTER_ADDRESS set; Exec is parsed like a shell line."""
+    return f"[D-BUS Service]\nName={name}\nExec={shlex.join(argv)}\n"
+
+
 def deny_xml(deny: tuple[DenyRule, ...]) -> str:
     """Deny rules as one more default-context <policy>: later rules win in dbus-daemon."""
     if not deny:
@@ -43,17 +51,19 @@ def deny_xml(deny: tuple[DenyRule, ...]) -> str:
     for rule in deny:
         if rule.own is not None:
             lines.append(f'    <deny own="{escape(rule.own, QUOTE)}"/>\n')
-        attrs = [(k, getattr(rule, k)) for k in ("send_destination", "send_interface", "send_member")
-                 if getattr(rule, k) is not None]
-        if attrs:
-            lines.append("    <deny " + " ".join(f'{k}="{escape(v, QUOTE)}"' for k, v in attrs)
-                         + "/>\n")
+        for keys in (DenyRule.SEND, DenyRule.RECEIVE):
+            attrs = [(k, getattr(rule, k)) for k in keys if getattr(rule, k) is not None]
+            if attrs:
+                lines.append("    <deny " + " ".join(f'{k}="{escape(v, QUOTE)}"'
+                                                     for k, v in attrs) + "/>\n")
     return '  <policy context="default">\n' + "".join(lines) + "  </policy>\n"
 
 
 def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | None,
-                  auth: tuple[str, ...] = ("EXTERNAL",), deny: tuple[DenyRule, ...] = ()) -> str:
-    """The busconfig XML: one private listener, the auth mechanisms, a policy, the limits."""
+                  auth: tuple[str, ...] = ("EXTERNAL",), deny: tuple[DenyRule, ...] = (),
+                  service_dir: str | None = None) -> str:
+    """The busconfig XML: one private listener, the auth mechanisms, a policy, the limits,
+    and the directory of activatable services if there are any."""
     policy = policy_xml if policy_xml is not None else (
         '  <policy context="default">\n'
         '    <allow user="*"/>\n'
@@ -71,6 +81,7 @@ def daemon_config(socket_path: str, limits: dict[str, int], policy_xml: str | No
         f"  <listen>unix:path={escape(socket_path)}</listen>\n"
         + "".join(f"  <auth>{escape(m)}</auth>\n" for m in auth)
         + ("  <allow_anonymous/>\n" if "ANONYMOUS" in auth else "")
+        + (f"  <servicedir>{escape(service_dir)}</servicedir>\n" if service_dir else "")
         + f"{policy}{deny_xml(deny)}{limit_lines}"
         "</busconfig>\n")
 
@@ -81,9 +92,10 @@ class DbusDaemon(BusMaster):
     def __init__(self, workdir: str, log_path: str, *, limits: dict[str, int] | None = None,
                  auth: tuple[str, ...] = ("EXTERNAL",), policy_xml: str | None = None,
                  deny: tuple[DenyRule, ...] = (), binary: str = "dbus-daemon",
-                 open_to_all_uids: bool = False):
+                 open_to_all_uids: bool = False, activation: Activation | None = None):
         super().__init__(workdir, log_path, open_to_all_uids)
         self.deny = deny
+        self.activation = dict(activation or {})
         self.limits = dict(limits or {})
         self.auth = auth
         self.policy_xml = policy_xml
@@ -92,9 +104,10 @@ class DbusDaemon(BusMaster):
     def start(self) -> BusInfo:
         socket_path = os.path.join(self.workdir, "bus.sock")
         config_path = os.path.join(self.workdir, "bus.conf")
+        service_dir = self._write_services() if self.activation else None
         with open(config_path, "w") as f:
             f.write(daemon_config(socket_path, self.limits, self.policy_xml, self.auth,
-                                  self.deny))
+                                  self.deny, service_dir))
         argv = [self.binary, f"--config-file={config_path}", "--nofork", "--nopidfile",
                 "--nosyslog", "--print-address=1"]
         try:
@@ -112,6 +125,14 @@ class DbusDaemon(BusMaster):
                             pid=proc.pid, version=program_version([self.binary, "--version"]),
                             log_path=self.log_path, extra={"config": config_path})
         return self.info
+
+    def _write_services(self) -> str:
+        service_dir = os.path.join(self.workdir, "services")
+        os.makedirs(service_dir, exist_ok=True)
+        for name, argv in self.activation.items():
+            with open(os.path.join(service_dir, f"{name}.service"), "w") as f:
+                f.write(service_file(name, argv))
+        return service_dir
 
     def _after_stop(self) -> None:
         if self.proc is not None and self.proc.stdout is not None:

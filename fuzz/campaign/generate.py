@@ -21,6 +21,9 @@ Scenario = dict[str, Any]
 # Faults the generator leaves out: none is unsafe (every operator is bounded and undone), but
 # these make a short execution mostly wait.
 SLOW_OPERATORS = frozenset({"sasl"})
+# Operators that need the scenario's bus to be set up for them (activatable names): without
+# it they only ever meet ServiceUnknown, and with it the bus cannot be reused.
+BUS_SETUP_OPERATORS = frozenset({"activation"})
 # The syscall faults a kernel really produces at that point (see docs/nemesis.md).
 REALISTIC_SYSCALL_FAULTS = (
     (["accept4"], ["EMFILE", "ENFILE"]),
@@ -101,7 +104,7 @@ def new_step(rng: random.Random, sc: Scenario, other_uids: bool = False) -> dict
         step["action"] = rng.choice(CLIENT_ACTIONS)
         step["target"] = rng.choice(_group_names(sc))
     else:
-        name = rng.choice(sorted(set(OPERATORS) - SLOW_OPERATORS))
+        name = rng.choice(sorted(set(OPERATORS) - SLOW_OPERATORS - BUS_SETUP_OPERATORS))
         step["action"] = name
         op = OPERATORS[name]
         if op.targets_client:

@@ -14,7 +14,8 @@ import resource
 import signal
 import time
 import traceback
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Callable
 
 from jeepney import DBusErrorResponse, HeaderFields, MessageType
@@ -56,11 +57,22 @@ class Context:
     stop: StopFlag
     conn: DBusConnection
     address: str
+    # Messages that came while a driver call waited for its reply (a call for the name being
+    # requested arrives before the RequestName reply when the bus activated us for it).
+    backlog: deque[Message] = field(default_factory=deque)
+
+    def receive(self, timeout: float) -> Message:
+        """The next message: what a driver call set aside first, then the connection's."""
+        if self.backlog:
+            return self.backlog.popleft()
+        return self.conn.receive(timeout=timeout)
 
 
 def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
-               journal_path: str) -> None:
-    """Entry point of a client process (the fork server calls it)."""
+               journal_path: str, with_parent: bool = True) -> None:
+    """Entry point of a client process (the fork server calls it). `with_parent=False`: for
+    a service the bus started, whose parent (dbus-daemon's babysitter) exits once the service
+    has its name; it ends with its bus connection instead."""
 
     def body(journal: Journal, stop: StopFlag) -> None:
         journal.write("invoke", "connect", uid=os.geteuid())
@@ -88,7 +100,8 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
         finally:
             conn.close()
 
-    _run_child(instance_id, group.uid, journal_path, body, lambda j: apply_sched(group, j))
+    _run_child(instance_id, group.uid, journal_path, body, lambda j: apply_sched(group, j),
+               with_parent)
 
 
 def apply_sched(group: ClientGroup, journal: Journal) -> None:
@@ -128,12 +141,15 @@ def attacker_main(instance_id: str, kind: str, params: dict, uid: int | None, ad
 
 def _run_child(instance_id: str, uid: int | None, journal_path: str,
                body: Callable[[Journal, StopFlag], None],
-               before_drop: Callable[[Journal], None] | None = None) -> None:
+               before_drop: Callable[[Journal], None] | None = None,
+               with_parent: bool = True) -> None:
     """Everything a rig child does around its real work: die with the rig, own process group,
     drop to its uid, polite SIGTERM, an `exit` event with its context switches, no traceback
     lost."""
-    die_with_parent()
-    os.setpgid(0, 0)
+    if with_parent:
+        die_with_parent()
+    if os.getpgid(0) != os.getpid():  # a service dbus-broker's controller started leads one
+        os.setpgid(0, 0)
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -299,7 +315,8 @@ def driver_call(ctx: Context, op: str, message: Message, **fields: object) -> Me
     deadline = time.monotonic() + DRIVER_TIMEOUT_S
     try:
         reply = receive_until(ctx, deadline)
-        while reply_serial(reply) != serial:  # nothing else is expected yet: dropped
+        while reply_serial(reply) != serial:
+            ctx.backlog.append(reply)
             reply = receive_until(ctx, deadline)
     except TimeoutError:
         ctx.journal.write("info", op, **fields, reason="timeout")

@@ -56,7 +56,7 @@ def run(ctx: Context, forward: bool = False) -> None:
 
     while not ctx.stop.set:
         try:
-            msg = conn.receive(timeout=POLL_S)
+            msg = ctx.receive(POLL_S)
         except TimeoutError:
             continue
         record(msg)

@@ -1,10 +1,12 @@
 """Attacks on who-is-who: forged kernel credentials, a socket handed to another process,
-watching other peers' traffic, and signals that only the bus or systemd should send."""
+watching other peers' traffic, signals that only the bus or systemd should send, and policy
+(a forbidden call, a forbidden call that starts a service)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call, new_signal
@@ -154,5 +156,43 @@ def policy_probe(a: Attacker) -> dict[str, Any]:
     return {"outcome": outcome, "answers": answers}
 
 
-ATTACKS = {"policy-probe": policy_probe, "scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+ACTIVATION_TIMEOUT_S = 10.0  # starting a Python service on a loaded machine
+
+
+def activation(a: Attacker) -> dict[str, Any]:
+    """CVE-2014-3477: a call that makes the bus start `name`'s service, on an interface the
+    policy forbids that service to receive. The caller must get AccessDenied as the answer to
+    its own call, and the service must keep the name it asked for (the bug sent the error to
+    the service instead, as the reply to its RequestName, and the service gave up)."""
+    sock, _ = a.open()
+    name = str(a.p.get("name"))
+    call = new_method_call(DBusAddress("/org/busrig/Service", bus_name=name,
+                                       interface=str(a.p.get("interface"))),
+                           str(a.p.get("member")))
+    reply = raw.call(sock, call, 2, ACTIVATION_TIMEOUT_S)
+    answer = None if reply is None else (reply.header.fields.get(HeaderFields.error_name)
+                                         or "reply")
+    a.step("answer", answer=answer)
+    owned, serial = False, 3
+    deadline = time.monotonic() + 2.0
+    while not owned and a.time_left() and time.monotonic() < deadline:
+        owned = _ask_driver(sock, message_bus.NameHasOwner(name), serial) is True
+        serial += 1
+        if not owned:
+            time.sleep(0.05)
+    a.step("service", owns_name=owned)
+    if answer == ACCESS_DENIED:
+        outcome = "denied" if owned else "service-lost-name"
+    elif answer is None:
+        outcome = "no-answer"
+    elif answer.startswith("org.freedesktop.DBus.Error.Spawn") or \
+            answer == "org.freedesktop.DBus.Error.ServiceUnknown":
+        outcome = "not-activated"
+    else:
+        outcome = "delivered"  # the service got the call it may not receive, and answered
+    return {"outcome": outcome, "answer": answer, "service_owns_name": owned}
+
+
+ATTACKS = {"activation": activation, "policy-probe": policy_probe, "scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
            "driver-signal": driver_signal}

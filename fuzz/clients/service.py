@@ -19,7 +19,7 @@ def run(ctx: Context) -> None:
     journal.write("info", "ready", request_name_result=reply.body[0])
     while not ctx.stop.set:
         try:
-            msg = conn.receive(timeout=POLL_S)
+            msg = ctx.receive(POLL_S)
         except TimeoutError:
             continue
         fields = msg.header.fields

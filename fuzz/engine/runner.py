@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -49,6 +50,7 @@ from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
 from fuzz.watch.sampler import Watcher
 
+ACTIVATED = "activated"  # instance ids of services the bus starts: activated.0, ...
 TICK_S = 0.005
 SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
 READY_TIMEOUT_S = 10.0
@@ -136,6 +138,8 @@ class Runner:
         self.armed: list[tuple[PlannedAction, float, float]] = []  # (action, give up, armed at)
         self.open_calls: set[tuple[Any, Any]] = set()
         self.last_emit_ns: int | None = None
+        self.activated: dict[str, int] = {}  # services the bus started: instance -> pid
+        self.activated_exited: set[str] = set()
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -179,12 +183,14 @@ class Runner:
                        quotas=sc.bus.quotas)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
         reused = False
-        if self.bus_pool is not None:
+        # A bus with activatable services journals into this run: it cannot serve the next.
+        if self.bus_pool is not None and not sc.bus.activatable:
             self.bus, info, reused = self.bus_pool.acquire(self.bus_choice, sc.bus,
                                                            sc.needs_other_uids)
         else:
             self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
-                                sc.bus, open_to_all_uids=sc.needs_other_uids)
+                                sc.bus, open_to_all_uids=sc.needs_other_uids,
+                                activation=self._activation())
             info = self.bus.start()
         self.bus_info = info
         self.rig.write("ok", "bus-start", kind=info.kind, pid=info.pid, address=info.address,
@@ -374,6 +380,39 @@ class Runner:
 
     # --- clients -------------------------------------------------------------------------------
 
+    def _activation(self) -> dict[str, list[str]]:
+        """The command line of each activatable name's service, journaling into this run."""
+        out = {}
+        for i, name in enumerate(self.scenario.bus.activatable):
+            instance = f"{ACTIVATED}.{i}"
+            path = os.path.join(self.journal_dir, f"{instance}.jsonl")
+            open(path, "ab").close()
+            self.tail.add(path)
+            out[name] = [sys.executable, "-m", "fuzz.clients.activated", path, instance, name]
+        return out
+
+    def _stop_activated(self) -> None:
+        """Services the bus started are stopped like passive clients, by the pid they gave."""
+        running = [i for i in self.activated if i not in self.activated_exited]
+        for instance in running:
+            self.rig.write("info", "client-stop", client=instance, signal="SIGTERM")
+            try:
+                os.kill(self.activated[instance], signal.SIGTERM)
+            except ProcessLookupError:
+                self.activated_exited.add(instance)
+        deadline = time.monotonic() + PASSIVE_STOP_GRACE_S
+        while time.monotonic() < deadline and not self.activated_exited.issuperset(running):
+            self._observe()
+            time.sleep(TICK_S)
+        for instance in running:
+            if instance not in self.activated_exited:
+                self.rig.write("info", "client-stop", client=instance, signal="SIGKILL",
+                               reason=f"still running {PASSIVE_STOP_GRACE_S:.0f}s after SIGTERM")
+                try:
+                    os.kill(self.activated[instance], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     def _journal_for(self, inst: ClientInstance) -> str:
         path = os.path.join(self.journal_dir, f"{inst.id}.jsonl")
         open(path, "ab").close()
@@ -436,6 +475,10 @@ class Runner:
                 c = self.clients.get(event.get("process", ""))
                 if c is not None:
                     c.ready = True
+            elif op == "activated":
+                self.activated[event["process"]] = event["pid"]
+            elif op == "exit" and event.get("process") in self.activated:
+                self.activated_exited.add(event["process"])
         for c in self.clients.values():
             if not c.exited and c.process.exitcode is not None:
                 self._record_exit(c)
@@ -448,8 +491,11 @@ class Runner:
 
     def _watch_targets(self) -> dict[str, int]:
         assert self.bus is not None
-        pids = self.bus.pids()
+        # dbus-daemon's activated services are its descendants; they are clients, not the bus.
+        services = {pid: i for i, pid in self.activated.items() if i not in self.activated_exited}
+        pids = [p for p in self.bus.pids() if p not in services]
         targets = {("bus" if i == 0 else f"bus.{i}"): pid for i, pid in enumerate(pids)}
+        targets.update({i: pid for pid, i in services.items()})
         for c in self.clients.values():
             if not c.exited and c.process.pid is not None:
                 targets[c.instance.id] = c.process.pid
@@ -542,6 +588,7 @@ class Runner:
             self._undo_due(everything=True)  # no stopped bus, hog or attacker outlives the run
             clients = list(self.clients.values())
             self._stop_clients([c for c in clients if c.active], ACTIVE_STOP_GRACE_S)
+            self._stop_activated()
             self._stop_clients([c for c in clients if not c.active and c.instance.id != SENTINEL],
                                PASSIVE_STOP_GRACE_S)
             self._stop_clients([c for c in clients if c.instance.id == SENTINEL],

@@ -237,6 +237,7 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
     policy_file = c.get("daemon_policy", str, default=None)
     daemon_policy = None if policy_file is None else _read_policy(c, policy_file)
     deny_data = c.get("deny", list, default=[])
+    activatable = c.get("activatable", list, default=[], check=_activatable_names)
     c.finish()
     deny = tuple(_parse_deny(top, i, d) for i, d in enumerate(deny_data))
 
@@ -255,7 +256,7 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
         quotas[k] = quotas_c.get(k, int, check=lambda v: None if 0 < v <= QUOTA_MAX
                                  else f"must be between 1 and {QUOTA_MAX}")
     return BusSpec(kind=kind, limits=limits, quotas=quotas, auth=tuple(auth),
-                   daemon_policy=daemon_policy, deny=deny)
+                   daemon_policy=daemon_policy, deny=deny, activatable=tuple(activatable))
 
 
 def _parse_deny(top: _Checker, index: int, data: Any) -> DenyRule:
@@ -263,13 +264,26 @@ def _parse_deny(top: _Checker, index: int, data: Any) -> DenyRule:
                  f"bus.deny[{index}]")
     if not isinstance(data, dict):
         raise c.fail(None, "each entry of bus.deny must be a table ([[bus.deny]])")
-    rule = DenyRule(**{k: c.get(k, str, default=None) for k in
-                       ("own", "send_destination", "send_interface", "send_member")})
+    keys = ("own", *DenyRule.SEND, *DenyRule.RECEIVE)
+    rule = DenyRule(**{k: c.get(k, str, default=None) for k in keys})
     c.finish()
     if rule == DenyRule():
-        raise c.fail(None, "names nothing to deny (own, send_destination, send_interface,"
-                           " send_member)")
+        raise c.fail(None, f"names nothing to deny ({', '.join(keys)})")
     return rule
+
+
+def _activatable_names(names: list[Any]) -> str | None:
+    """Well-known names: dot-separated elements of [A-Za-z0-9_-], not starting with a digit
+    (the D-Bus specification's rule), at most 255 bytes, each given once."""
+    import re
+    element = r"[A-Za-z_-][A-Za-z0-9_-]*"
+    for name in names:
+        if not isinstance(name, str) or len(name) > 255 or \
+                not re.fullmatch(rf"{element}(\.{element})+", name):
+            return f"{name!r} is not a well-known bus name"
+    if len(set(names)) != len(names):
+        return "lists a name twice"
+    return None
 
 
 def _auth_check(mechs: list[Any]) -> str | None:

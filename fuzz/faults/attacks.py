@@ -38,6 +38,8 @@ HELP = {
     "monitor": "BecomeMonitor or an eavesdrop match rule; count others' messages seen",
     "driver-signal": "a forged systemd ActivationFailure signal to the bus driver",
     "policy-probe": "own a name and make a call that the scenario's [[bus.deny]] rules forbid",
+    "activation": "a call that starts `name`'s service (bus.activatable) on an interface the"
+                  " service may not receive",
 }
 
 COMMON = {
@@ -80,6 +82,11 @@ SPECIFIC: dict[str, dict[str, Param]] = {
                      "destination": Param(str, "org.busrig.Echo"),
                      "interface": Param(str, None, None, "interface of the forbidden call"),
                      "member": Param(str, None, None, "member of the forbidden call")},
+    "activation": {"name": Param(str, "org.busrig.Activated", None,
+                                 "an activatable name (the scenario's bus.activatable)"),
+                   "interface": Param(str, "org.busrig.Secret", None,
+                                      "an interface the service may not receive"),
+                   "member": Param(str, "Get")},
 }
 
 

@@ -85,6 +85,10 @@ CHECKS = {
     "cve_2015_0245_activation_failure": lambda run, bus:
         attack_results(run)["driver-signal"][0]["errors"]
         == (["org.freedesktop.DBus.Error.AccessDenied"] if bus == "dbus-daemon" else []),
+    "cve_2014_3477_activation_deny": lambda run, bus: attack_results(run)["activation"][0]
+        == {"kind": "activation", "outcome": "denied", "service_owns_name": True,
+            "answer": "org.freedesktop.DBus.Error.AccessDenied"}
+        and activated_service(run) == {"request_name_result": 1, "exit": 0},
     "cve_2019_12749_cookie_sha1": lambda run, bus: attack_results(run)["sasl"][0]["abuses"]
         ["cookie-other-user"]["replies"][0].startswith("REJECTED"),
     "attack_credentials": lambda run, bus: attack_results(run)["scm-credentials"][0]["reported_pid"]
@@ -128,6 +132,14 @@ CHECKS = {
        for name in ("priority_bus_nice0", "priority_bus_nice-5", "priority_bus_fifo",
                     "priority_normal_hogs_nice0", "priority_normal_hogs_nice-5")},
 }
+
+
+def activated_service(run) -> dict:
+    """What the service the bus started did: its RequestName result and its exit code."""
+    mine = [e for e in run.history if e.process == "activated.0"]
+    return {"request_name_result": next((e.get("request_name_result") for e in mine
+                                         if e.op == "ready"), None),
+            "exit": next((e.get("code") for e in mine if e.op == "exit"), None)}
 
 
 def realtime_caller(run) -> bool:
