@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from fuzz.bus.userdb import enter_private_passwd, write_aliased_passwd
 from fuzz.lifecycle import child_preexec, janitor
 
 STOP_GRACE_S = 3.0
@@ -45,6 +46,7 @@ class BusSpec:
     daemon_policy: str | None = None  # dbus-daemon <policy> elements, replacing allow-all
     deny: tuple[DenyRule, ...] = ()  # restrictions on top of allow-all, for either bus
     activatable: tuple[str, ...] = ()  # names the bus starts a service for on demand
+    user_aliases: tuple[tuple[str, int], ...] = ()  # (new user name, existing uid), bus-only
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,12 @@ class BusMaster(ABC):
 
     kind: str = "bus"
 
-    def __init__(self, workdir: str, log_path: str, open_to_all_uids: bool = False):
+    def __init__(self, workdir: str, log_path: str, open_to_all_uids: bool = False,
+                 user_aliases: tuple[tuple[str, int], ...] = ()):
         self.workdir = workdir
         self.log_path = log_path
         self.open_to_all_uids = open_to_all_uids
+        self.user_aliases = user_aliases
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
         self._pids_cache: tuple[float, list[int]] | None = None
@@ -86,12 +90,22 @@ class BusMaster(ABC):
     def _spawn(self, argv: list[str], *, pass_fds: tuple[int, ...] = (),
                stdout: int | None = None, env: dict[str, str] | None = None,
                cwd: str | None = None) -> subprocess.Popen[bytes]:
+        preexec = child_preexec
+        if self.user_aliases:
+            passwd = write_aliased_passwd(self.workdir, self.user_aliases)
+
+            def preexec() -> None:
+                child_preexec()
+                enter_private_passwd(passwd)
         log = open(self.log_path, "ab")
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else log,
                 stderr=log, pass_fds=pass_fds, env=env,
-                preexec_fn=child_preexec, start_new_session=True, cwd=cwd or self.workdir)
+                preexec_fn=preexec, start_new_session=True, cwd=cwd or self.workdir)
+        except subprocess.SubprocessError as e:  # only the user aliases' setup can fail there
+            raise OSError(f"no private mount namespace for the bus's user aliases ({e});"
+                          " user_aliases need the rig to run as root") from e
         finally:
             log.close()
         self.proc = proc

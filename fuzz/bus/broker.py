@@ -4,10 +4,12 @@ The broker gets one end of a socketpair as --controller; over the other end the 
 peer-to-peer D-Bus client (no Hello) and hands it a listening socket with AddListener. The
 broker exits when the controller connection closes, so the rig's death takes it down too.
 
-Activation is the controller's job too (dbus-broker-launch does it with systemd): each
-activatable name is registered with AddName, and when a message for it arrives the broker
-sends the controller an org.bus1.DBus.Name.Activate signal on that name's object path; the
-rig then starts the service itself.
+Activation and ReloadConfig are the controller's job too (dbus-broker-launch does them with
+systemd and its config files): each activatable name is registered with AddName, and when a
+message for it arrives the broker sends the controller an org.bus1.DBus.Name.Activate signal
+on that name's object path; the rig then starts the service itself. A peer's ReloadConfig
+reaches the controller as a call of its own, which the rig answers at once: its policy does
+not change.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import subprocess
 import threading
 import uuid
 
-from jeepney import HeaderFields, MessageType
+from jeepney import HeaderFields, MessageType, new_error, new_method_return
 from jeepney.io.blocking import DBusConnection, DBusConnectionBase
 from jeepney.low_level import Message
 from jeepney.wrappers import new_header
@@ -76,10 +78,11 @@ class DbusBroker(BusMaster):
 
     def __init__(self, workdir: str, log_path: str, *, quotas: dict[str, int] | None = None,
                  policy: tuple | None = None, binary: str = "dbus-broker",
-                 open_to_all_uids: bool = False, activation: Activation | None = None):
-        super().__init__(workdir, log_path, open_to_all_uids)
+                 open_to_all_uids: bool = False, activation: Activation | None = None,
+                 user_aliases: tuple[tuple[str, int], ...] = ()):
+        super().__init__(workdir, log_path, open_to_all_uids, user_aliases)
         self.activation = dict(activation or {})
-        self._activator: threading.Thread | None = None
+        self._controller_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._services: list[subprocess.Popen[bytes]] = []
         self.quotas = dict(quotas or {})
@@ -121,11 +124,10 @@ class DbusBroker(BusMaster):
             raise BusStartError(f"dbus-broker controller setup failed: {e}",
                                 self.log_tail()) from e
         self._open_socket_to_all(socket_path)
-        if self.activation:
-            self._activator = threading.Thread(target=self._serve_activations,
-                                               args=(f"unix:path={socket_path}",), daemon=True,
-                                               name="broker-activator")
-            self._activator.start()
+        self._controller_thread = threading.Thread(target=self._serve_controller,
+                                           args=(f"unix:path={socket_path}",), daemon=True,
+                                           name="broker-controller")
+        self._controller_thread.start()
         self.info = BusInfo(kind=self.kind, address=f"unix:path={socket_path}",
                             socket_path=socket_path, pid=proc.pid,
                             version=program_version([self.binary, "--version"]),
@@ -152,8 +154,9 @@ class DbusBroker(BusMaster):
             self._controller_call("/org/bus1/DBus/Broker", "AddName", "osu",
                                   (f"{NAME_PATH}{i}", name, os.getuid()))
 
-    def _serve_activations(self, address: str) -> None:
-        """Start the service of each name the broker asks for (its Activate signals)."""
+    def _serve_controller(self, address: str) -> None:
+        """Start the service of each name the broker asks for (its Activate signals); answer
+        its ReloadConfig calls."""
         names = list(self.activation)
         while not self._stopping.is_set():
             controller = self.controller
@@ -167,6 +170,16 @@ class DbusBroker(BusMaster):
                 return  # the controller closed: the broker is going
             fields = msg.header.fields
             path = str(fields.get(HeaderFields.path, ""))
+            if msg.header.message_type == MessageType.method_call:
+                if fields.get(HeaderFields.member) == "ReloadConfig":
+                    reply = new_method_return(msg)
+                else:
+                    reply = new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod")
+                try:
+                    controller.send(reply)
+                except OSError:
+                    return
+                continue
             if fields.get(HeaderFields.member) != "Activate" or not path.startswith(NAME_PATH):
                 continue
             index = int(path[len(NAME_PATH):])
@@ -201,9 +214,9 @@ class DbusBroker(BusMaster):
     def _before_stop(self) -> None:
         # Closing the controller is the broker's own "please exit".
         self._stopping.set()
-        if self._activator is not None:
-            self._activator.join(timeout=2.0)
-            self._activator = None
+        if self._controller_thread is not None:
+            self._controller_thread.join(timeout=2.0)
+            self._controller_thread = None
         if self.controller is not None:
             self.controller.close()
             self.controller = None

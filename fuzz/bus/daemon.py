@@ -92,8 +92,9 @@ class DbusDaemon(BusMaster):
     def __init__(self, workdir: str, log_path: str, *, limits: dict[str, int] | None = None,
                  auth: tuple[str, ...] = ("EXTERNAL",), policy_xml: str | None = None,
                  deny: tuple[DenyRule, ...] = (), binary: str = "dbus-daemon",
-                 open_to_all_uids: bool = False, activation: Activation | None = None):
-        super().__init__(workdir, log_path, open_to_all_uids)
+                 open_to_all_uids: bool = False, activation: Activation | None = None,
+                 user_aliases: tuple[tuple[str, int], ...] = ()):
+        super().__init__(workdir, log_path, open_to_all_uids, user_aliases)
         self.deny = deny
         self.activation = dict(activation or {})
         self.limits = dict(limits or {})

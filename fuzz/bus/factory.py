@@ -40,10 +40,11 @@ def make_bus(choice: BusChoice, workdir: str, log_path: str, spec: BusSpec | Non
     if choice.kind == "dbus-daemon":
         return DbusDaemon(workdir, log_path, limits=spec.limits, auth=spec.auth,
                           policy_xml=spec.daemon_policy, deny=spec.deny,
-                          open_to_all_uids=open_to_all_uids, activation=activation)
+                          open_to_all_uids=open_to_all_uids, activation=activation,
+                          user_aliases=spec.user_aliases)
     if choice.kind == "dbus-broker":
         return DbusBroker(workdir, log_path, quotas=spec.quotas,
                           policy=allow_all_policy(spec.deny), open_to_all_uids=open_to_all_uids,
-                          activation=activation)
+                          activation=activation, user_aliases=spec.user_aliases)
     raise InputError(f"unknown bus {choice.kind!r}; choose one of {', '.join(BUS_KINDS)}"
                      " or give --bus-cmd")

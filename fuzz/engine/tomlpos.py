@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')\s*=")
 
 
 def locate(text: str, table: str = "", occurrence: int = 0, key: str | None = None) -> int | None:
@@ -35,6 +35,6 @@ def locate(text: str, table: str = "", occurrence: int = 0, key: str | None = No
             continue
         if in_target and key is not None:
             match = _KEY.match(line)
-            if match and match.group(1).strip('"') == key:
+            if match and match.group(1).strip("\"'") == key:
                 return number
     return header_line

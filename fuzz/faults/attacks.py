@@ -40,6 +40,7 @@ HELP = {
     "policy-probe": "own a name and make a call that the scenario's [[bus.deny]] rules forbid",
     "activation": "a call that starts `name`'s service (bus.activatable) on an interface the"
                   " service may not receive",
+    "reload": "ReloadConfig `count` times; before and after each, ask for the name `own`",
 }
 
 COMMON = {
@@ -87,6 +88,9 @@ SPECIFIC: dict[str, dict[str, Param]] = {
                    "interface": Param(str, "org.busrig.Secret", None,
                                       "an interface the service may not receive"),
                    "member": Param(str, "Get")},
+    "reload": {"count": Param(int, 5, positive),
+               "own": Param(str, "org.busrig.AliasDenied", None,
+                            "a name the policy may deny the attacker's user")},
 }
 
 

@@ -89,6 +89,11 @@ CHECKS = {
         == {"kind": "activation", "outcome": "denied", "service_owns_name": True,
             "answer": "org.freedesktop.DBus.Error.AccessDenied"}
         and activated_service(run) == {"request_name_result": 1, "exit": 0},
+    "cve_2020_35512_user_alias": lambda run, bus: attack_results(run)["reload"][0]
+        == {"kind": "reload", "reloads": ["ok"] * 10,
+            "outcome": "stable-denied" if bus == "dbus-daemon" else "stable-granted",
+            "verdicts": ["org.freedesktop.DBus.Error.AccessDenied" if bus == "dbus-daemon"
+                         else "granted"] * 11},
     "cve_2019_12749_cookie_sha1": lambda run, bus: attack_results(run)["sasl"][0]["abuses"]
         ["cookie-other-user"]["replies"][0].startswith("REJECTED"),
     "attack_credentials": lambda run, bus: attack_results(run)["scm-credentials"][0]["reported_pid"]
@@ -155,6 +160,7 @@ NEEDS = {
     "sched_cpu_quota": lambda: find_hierarchy("cpu") is not None,
     **{name: lambda: supported() is None
        for name in ("syscall_accept_emfile", "syscall_send_enobufs", "syscall_epoll_eintr")},
+    "cve_2020_35512_user_alias": lambda: os.geteuid() == 0,  # a mount namespace
     **{p.stem: lambda: (os.cpu_count() or 1) >= 2 and os.geteuid() == 0
        for p in SCENARIOS.glob("priority_*.toml")},
 }
