@@ -79,6 +79,7 @@ class BusMaster(ABC):
         self.log_path = log_path
         self.open_to_all_uids = open_to_all_uids
         self.user_aliases = user_aliases
+        self.keep_address = False
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
         self._pids_cache: tuple[float, list[int]] | None = None
@@ -109,6 +110,7 @@ class BusMaster(ABC):
         finally:
             log.close()
         self.proc = proc
+        self._pids_cache = None  # a restarted bus is a new process
         janitor().watch_group(proc.pid)
         return proc
 
@@ -142,8 +144,12 @@ class BusMaster(ABC):
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
 
-    def stop(self) -> None:
-        """SIGTERM the whole process group, SIGKILL it after a grace period, reap."""
+    def stop(self, keep_address: bool = False) -> None:
+        """SIGTERM the whole process group, SIGKILL it after a grace period, reap.
+        `keep_address`: a restart follows; a master that holds the listening socket itself
+        keeps it, so clients connecting meanwhile wait in its backlog (as with systemd's
+        socket activation) instead of being refused."""
+        self.keep_address = keep_address
         proc = self.proc
         if proc is None:
             return

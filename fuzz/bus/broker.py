@@ -201,12 +201,14 @@ class DbusBroker(BusMaster):
         self._services.append(proc)
 
     def _add_listener(self, socket_path: str) -> None:
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(socket_path)
-        listener.listen(256)
-        # A blocking listener wedges the broker in accept4 (only SIGKILL stops it then).
-        listener.setblocking(False)
-        self._listener = listener
+        if self._listener is None:  # else a restart: the new broker takes over the backlog
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(socket_path)
+            listener.listen(256)
+            # A blocking listener wedges the broker in accept4 (only SIGKILL stops it then).
+            listener.setblocking(False)
+            self._listener = listener
+        listener = self._listener
         self._controller_call("/org/bus1/DBus/Broker", "AddListener", "ohv",
                               ("/org/bus1/DBus/Listener/0", os.dup(listener.fileno()),
                                (POLICY_SIGNATURE, self.policy)))
@@ -230,7 +232,7 @@ class DbusBroker(BusMaster):
             proc.wait()
             janitor().forget_group(proc.pid)
         self._services.clear()
-        if self._listener is not None:
+        if self._listener is not None and not self.keep_address:
             self._listener.close()
             self._listener = None
         if self._log_reader is not None:

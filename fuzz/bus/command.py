@@ -16,6 +16,12 @@ from fuzz.errors import BusStartError
 START_TIMEOUT_S = 10.0
 
 
+def shell_line(command: str) -> str:
+    """A simple command is exec'd, so that the process the rig signals (signal-bus,
+    restart-bus) is the bus itself, not a shell waiting for it; a compound one is run as is."""
+    return command if any(c in command for c in ";&|<>()$`\n") else "exec " + command
+
+
 class CommandBus(BusMaster):
     kind = "command"
 
@@ -30,8 +36,8 @@ class CommandBus(BusMaster):
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # never let a wrapper find the real bus
         try:
             # Relative paths in the command mean what they meant where the user typed it.
-            proc = self._spawn(["/bin/sh", "-c", self.command], stdout=subprocess.PIPE, env=env,
-                               cwd=os.getcwd())
+            proc = self._spawn(["/bin/sh", "-c", shell_line(self.command)],
+                               stdout=subprocess.PIPE, env=env, cwd=os.getcwd())
         except OSError as e:
             raise BusStartError(f"cannot start bus command {self.command!r}: {e}", "") from e
         address = read_address_line(proc, START_TIMEOUT_S)

@@ -16,19 +16,22 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from jeepney import DBusErrorResponse, HeaderFields, MessageType
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from jeepney.low_level import Message
 
 from fuzz.clients.journal import Journal
+from fuzz.clients.pacing import paced_sequence
 from fuzz.engine.scenario import ClientGroup
 from fuzz.lifecycle import die_with_parent
 
 CONNECT_TIMEOUT_S = 5.0
 DRIVER_TIMEOUT_S = 10.0  # the bus driver answers at once unless the bus is in trouble
 POLL_S = 0.02  # how often a blocked client looks at its stop flag (bounds its stop time)
+RECONNECT_S = 10.0  # how long a client waits for a restarted bus to listen again
+RECONNECT_POLL_S = 0.02
 EXIT_AGENT_ERROR = 70
 
 # Errors that mean "the bus went away", not "the client is broken".
@@ -61,11 +64,20 @@ class Context:
     # requested arrives before the RequestName reply when the bus activated us for it).
     backlog: deque[Message] = field(default_factory=deque)
 
+    _paced: Iterator[tuple[int, int]] | None = None
+
     def receive(self, timeout: float) -> Message:
         """The next message: what a driver call set aside first, then the connection's."""
         if self.backlog:
             return self.backlog.popleft()
         return self.conn.receive(timeout=timeout)
+
+    def paced(self) -> Iterator[tuple[int, int]]:
+        """The group's operation schedule (fuzz/clients/pacing.py). One per client, so that a
+        role run again on a new connection after a bus restart goes on where it stopped."""
+        if self._paced is None:
+            self._paced = paced_sequence(self.group.ops, self.group.rate, lambda: self.stop.set)
+        return self._paced
 
 
 def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
@@ -74,34 +86,79 @@ def agent_main(instance_id: str, group: ClientGroup, seed: int, address: str,
     a service the bus started, whose parent (dbus-daemon's babysitter) exits once the service
     has its name; it ends with its bus connection instead."""
 
+    # fd passing makes jeepney read message by message: only where fds may come.
+    enable_fds = group.role == "service" or group.fds > 0
+
     def body(journal: Journal, stop: StopFlag) -> None:
-        journal.write("invoke", "connect", uid=os.geteuid())
-        try:
-            # fd passing makes jeepney read message by message: only where fds may come.
-            conn = connect(address, enable_fds=group.role == "service" or group.fds > 0)
-        except TimeoutError as e:
-            journal.write("info", "connect", reason="timeout", message=str(e))
-            return
-        except DBusErrorResponse as e:  # Hello refused: the bus's own error name
-            journal.write("fail", "connect", error=e.name, message=str(e.data))
-            return
-        except Exception as e:  # noqa: BLE001 - any failure to connect is an outcome to record
-            journal.write("fail", "connect", error=type(e).__name__, message=str(e))
-            return
-        journal.write("ok", "connect", unique_name=conn.unique_name)
-        ctx = Context(instance_id, group, seed, journal, stop, conn, address)
-        try:
-            check_credentials(ctx)
-            ROLES[group.role](ctx)
-        except DISCONNECTED as e:
-            journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
-        except Stopped:
-            pass
-        finally:
-            conn.close()
+        ctx: Context | None = None
+        while True:
+            conn = _open(journal, address, enable_fds) if ctx is None else \
+                _reconnect(journal, stop, address, enable_fds)
+            if conn is None:
+                return
+            if ctx is None:
+                ctx = Context(instance_id, group, seed, journal, stop, conn, address)
+            else:  # the role goes on, on the new connection
+                ctx.conn = conn
+                ctx.backlog.clear()
+            try:
+                check_credentials(ctx)
+                ROLES[group.role](ctx)
+                return
+            except DISCONNECTED as e:
+                journal.write("info", "disconnect", error=type(e).__name__, message=str(e))
+                if not group.reconnect or stop.set:
+                    return
+            except Stopped:
+                return
+            finally:
+                conn.close()
 
     _run_child(instance_id, group.uid, journal_path, body, lambda j: apply_sched(group, j),
                with_parent)
+
+
+def _open(journal: Journal, address: str, enable_fds: bool) -> DBusConnection | None:
+    """Connect, recording connect invoke and its outcome; None if it failed."""
+    journal.write("invoke", "connect", uid=os.geteuid())
+    try:
+        conn = connect(address, enable_fds=enable_fds)
+    except TimeoutError as e:
+        journal.write("info", "connect", reason="timeout", message=str(e))
+        return None
+    except DBusErrorResponse as e:  # Hello refused: the bus's own error name
+        journal.write("fail", "connect", error=e.name, message=str(e.data))
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure to connect is an outcome to record
+        journal.write("fail", "connect", error=type(e).__name__, message=str(e))
+        return None
+    journal.write("ok", "connect", unique_name=conn.unique_name)
+    return conn
+
+
+def _reconnect(journal: Journal, stop: StopFlag, address: str,
+               enable_fds: bool) -> DBusConnection | None:
+    """After the bus went away (a restart): try to connect until it answers again, recorded as
+    one `reconnect` operation (and then the `connect` it made). None if the bus did not come
+    back within RECONNECT_S or we were stopped meanwhile."""
+    t0 = journal.write("invoke", "reconnect")
+    attempts = 0
+    deadline = time.monotonic() + RECONNECT_S
+    while time.monotonic() < deadline and not stop.set:
+        attempts += 1
+        try:
+            conn = connect(address, enable_fds=enable_fds)
+        except Exception:  # noqa: BLE001 - the bus is not back yet: try again
+            time.sleep(RECONNECT_POLL_S)
+            continue
+        journal.write("ok", "reconnect", attempts=attempts,
+                      waited_ms=round((time.monotonic_ns() - t0) / 1e6, 1))
+        journal.write("invoke", "connect", uid=os.geteuid())
+        journal.write("ok", "connect", unique_name=conn.unique_name)
+        return conn
+    journal.write("info", "reconnect", attempts=attempts,
+                  reason="stopped" if stop.set else "timeout")
+    return None
 
 
 def apply_sched(group: ClientGroup, journal: Journal) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from fuzz.clients.agent import Calls, Context
-from fuzz.clients.pacing import paced_sequence, payload_bytes
+from fuzz.clients.pacing import payload_bytes
 from fuzz.clients.protocol import echo_call
 
 LATE_NOTED_NS = 100_000  # lateness below this is the pacing loop's own jitter
@@ -23,7 +23,7 @@ def run(ctx: Context) -> None:
     # One pipe whose write end is passed g.fds times per call: the kernel dups it each time.
     pipe_r, pipe_w = os.pipe() if g.fds else (-1, -1)
     try:
-        for seq, late_ns in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+        for seq, late_ns in ctx.paced():
             message = echo_call(g.target, seq, ctx.id, payload, [pipe_w] * g.fds)
             done = calls.call("call", seq, message, g.timeout, target=g.target, fds=g.fds)
             if done is None:

@@ -13,12 +13,11 @@ from fuzz.clients.agent import (
     connect,
     error_name,
 )
-from fuzz.clients.pacing import paced_sequence
 
 
 def run(ctx: Context) -> None:
-    g, journal = ctx.group, ctx.journal
-    for seq, _late in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+    journal = ctx.journal
+    for seq, _late in ctx.paced():
         journal.write("invoke", "churn", seq=seq)
         try:
             conn = connect(ctx.address)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fuzz.clients.agent import Context, bus_round_trip
-from fuzz.clients.pacing import paced_sequence, payload_bytes
+from fuzz.clients.pacing import payload_bytes
 from fuzz.clients.protocol import TICK, tick_signal
 
 
 def run(ctx: Context) -> None:
     g, journal, conn = ctx.group, ctx.journal, ctx.conn
     payload = payload_bytes(g.payload, ctx.seed)
-    for seq, _late in paced_sequence(g.ops, g.rate, lambda: ctx.stop.set):
+    for seq, _late in ctx.paced():
         serial = next(conn.outgoing_serial)
         journal.write("invoke", "emit", seq=seq, serial=serial, member=TICK)
         try:

@@ -7,14 +7,13 @@ from __future__ import annotations
 from jeepney.bus_messages import message_bus
 
 from fuzz.clients.agent import Calls, Context
-from fuzz.clients.pacing import paced_sequence
 
 
 def run(ctx: Context) -> None:
     g = ctx.group
     calls = Calls(ctx)
     ctx.journal.write("info", "ready")
-    for seq, _late in paced_sequence(None, g.rate, lambda: ctx.stop.set):
+    for seq, _late in ctx.paced():
         done = calls.call("ping", seq, message_bus.GetId(), g.timeout)
         if done is not None:
             _reply, serial, latency = done

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,13 +44,14 @@ from fuzz.engine.scenario import (
 )
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
-from fuzz.errors import InputError, RigError
+from fuzz.errors import BusStartError, InputError, RigError
 from fuzz.faults import OPERATORS
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
 from fuzz.watch.sampler import Watcher
 
+RESTART_EXIT_WAIT_S = 5.0
 ACTIVATED = "activated"  # instance ids of services the bus starts: activated.0, ...
 TICK_S = 0.005
 SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
@@ -128,6 +130,7 @@ class Runner:
         self.ctx_start: int | None = None
         self.ctx_last: int | None = None
         self.ctx_end: int | None = None
+        self.ctx_before_restarts = 0  # context switches of bus processes restarted since
         self.ping_open_since: int | None = None  # monotonic ns of the open sentinel ping
         self.hang_snapshot_taken = False
         self.hung_since: float | None = None
@@ -204,7 +207,8 @@ class Runner:
         self._record_bus_state("baseline")
         watch = sc.watch
         if watch.sentinel:
-            self._wait_ready([self._start_client(sentinel_instance(watch, self.seed))])
+            self._wait_ready([self._start_client(
+                sentinel_instance(watch, self.seed, reconnect=sc.restarts_bus))])
         for wave in PASSIVE_WAVES:
             started = [self._start_client(i) for i in self.plan.initial
                        if i.group.role in wave]
@@ -370,6 +374,42 @@ class Runner:
             return f"{instance_id} had already ended"
         self._stop_clients([c], ATTACKER_STOP_GRACE_S)
         return f"{instance_id} stopped"
+
+    def restart_bus(self, sig: signal.Signals, down: float) -> str:
+        """End the bus with `sig`, leave it down `down` seconds, start it again on the same
+        address. Its history goes on: no bus-exit (the nemesis did it), a bus-restart event."""
+        assert self.bus is not None and self.bus.proc is not None
+        old_pid, old_ctx = self.bus.proc.pid, self._bus_ctx_switches()
+        self.bus.kill(sig)
+        code: int | None = None
+        try:
+            code = self.bus.proc.wait(timeout=RESTART_EXIT_WAIT_S)
+            how = f"exited ({'code ' + str(code) if code >= 0 else signal.Signals(-code).name})"
+        except subprocess.TimeoutExpired:
+            how = f"still running {RESTART_EXIT_WAIT_S:g}s after {sig.name}: SIGKILL"
+        # Reap it and whatever it left (its process group, a controller).
+        self.bus.stop(keep_address=True)
+        if old_ctx is not None and self.ctx_start is not None:
+            self.ctx_before_restarts += old_ctx - self.ctx_start
+        # The invoke marks the end of the old bus's lifetime (its unique names, its state).
+        self.rig.write("invoke", "bus-restart", old_pid=old_pid, signal=sig.name,
+                       old_code=code if code is not None and code >= 0 else None,
+                       old_signal=signal.Signals(-code).name if code is not None and code < 0
+                       else None, old_exit=how, down_s=down)
+        time.sleep(down)
+        try:
+            info = self.bus.start()
+        except BusStartError as e:
+            self.rig.write("fail", "bus-restart", error=str(e).split("\n", 1)[0],
+                           log_tail=e.log_tail)
+            self.bus_exit_recorded = True  # gone for good; the failed restart says so
+            return f"{sig.name} to bus pid {old_pid}: {how}; the new bus did not start: {e}"
+        self.bus_info = info
+        self.ctx_start = self.ctx_last = self._bus_ctx_switches()
+        self.rig.write("ok", "bus-restart", pid=info.pid)
+        self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
+                              "version": info.version})
+        return f"{sig.name} to bus pid {old_pid}: {how}; new bus pid {info.pid} after {down:g}s"
 
     def new_journal(self, name: str) -> str:
         self.helpers += 1
@@ -691,7 +731,7 @@ class Runner:
         findings = judge(events)
         ctx = None
         if self.ctx_start is not None and self.ctx_end is not None:
-            ctx = self.ctx_end - self.ctx_start
+            ctx = self.ctx_before_restarts + self.ctx_end - self.ctx_start
         stats = summarize(events, bus_ctx_switches=ctx)
         bus = {"choice": self.bus_choice.label}
         if self.bus_info is not None:
@@ -720,9 +760,9 @@ class Runner:
         return RunResult(self.out_dir, summary, findings, error, events)
 
 
-def sentinel_instance(watch: Watch, seed: int) -> ClientInstance:
+def sentinel_instance(watch: Watch, seed: int, reconnect: bool = False) -> ClientInstance:
     group = ClientGroup(name="sentinel", role="sentinel", rate=1.0 / watch.ping_interval,
-                        timeout=max(30.0, 10 * watch.hang_after))
+                        timeout=max(30.0, 10 * watch.hang_after), reconnect=reconnect)
     return ClientInstance(SENTINEL, group, instance_seed(seed, SENTINEL))
 
 

@@ -7,6 +7,7 @@ unknown key, a wrong type or a missing field is one ScenarioError naming file, k
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
 import tomllib
@@ -37,6 +38,7 @@ TRIGGERS = {
 }
 
 DEFAULT_SERVICE_NAME = "org.busrig.Echo"
+RESTART_ACTION = "restart-bus"  # clients of a scenario with it reconnect
 DEFAULT_MATCH = "type='signal',interface='org.busrig.Test'"
 
 
@@ -61,6 +63,9 @@ class ClientGroup:
     priority: int = 0  # 1..99 with fifo or rr
     nice: int = 0
     cpu: int | None = None  # pin to this CPU
+    # Connect again when the bus goes away, and go on: set for every client of a scenario
+    # that restarts its bus (not a scenario key).
+    reconnect: bool = False
 
     def instance_id(self, index: int) -> str:
         return f"{self.name}.{index}"
@@ -109,6 +114,10 @@ class Scenario:
             if g.name == name:
                 return g
         raise KeyError(name)
+
+    @property
+    def restarts_bus(self) -> bool:
+        return any(a.action == RESTART_ACTION for a in self.schedule)
 
     @property
     def needs_other_uids(self) -> bool:
@@ -213,6 +222,8 @@ def parse_scenario(text: str, path: str = "<memory>") -> Scenario:
     bound = _parse_bound(top, top.get("bound", dict, default={}))
     watch = _parse_watch(top, top.get("watch", dict, default={}))
     top.finish()
+    if any(a.action == RESTART_ACTION for a in schedule):
+        groups = tuple(dataclasses.replace(g, reconnect=True) for g in groups)
     return Scenario(name=name, description=description, bus=bus, clients=groups,
                     schedule=schedule, bound=bound, watch=watch, path=path)
 

@@ -8,6 +8,7 @@ and undoes everything still active before it stops the clients, so no fault outl
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -18,6 +19,7 @@ class FaultEnv(Protocol):
     def start_attacker(self, kind: str, params: dict[str, Any], uid: int | None) -> tuple[str, int]: ...
     def stop_process(self, instance_id: str) -> str: ...
     def new_journal(self, name: str) -> str: ...  # path of a fresh journal for a helper
+    def restart_bus(self, sig: signal.Signals, down: float) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Process faults beyond kill/stop/start: pause the bus or a client, send the bus a signal."""
+"""Process faults beyond kill/stop/start: pause the bus or a client, send the bus a signal,
+restart the bus."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import os
 import signal
 from typing import Any
 
-from fuzz.faults.base import Applied, FaultEnv, Operator, Param, one_of, positive
+from fuzz.faults.base import (
+    Applied,
+    FaultEnv,
+    Operator,
+    Param,
+    non_negative,
+    one_of,
+    positive,
+)
 
 SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT",
            "SIGKILL", "SIGPIPE")
@@ -39,6 +48,18 @@ def signal_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
     if sig == signal.SIGSTOP:
         undo = lambda: f"SIGCONT to {_signal_all(pids, signal.SIGCONT)} bus process(es)"  # noqa: E731
     return Applied(f"{sig.name} to bus pid {pids}", undo=undo)
+
+
+RESTART_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT")
+# After a restart, how long the clients have to reconnect before the oracles hold the bus to
+# its word again (the nemesis window stays open that long).
+RECONNECT_GRACE_S = 1.0
+
+
+def restart_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    result = env.restart_bus(signal.Signals[p["signal"]], p["down"])
+    return Applied(result, undo=lambda: "clients had their time to reconnect",
+                   duration=RECONNECT_GRACE_S)
 
 
 def pause_client(env: FaultEnv, p: dict[str, Any]) -> Applied:
@@ -78,6 +99,12 @@ OPERATORS = [
              disrupts_bus=True),
     Operator("signal-bus", "process", "send the bus process one signal (SIGSTOP is undone at the end)",
              signal_bus, {"signal": Param(str, "SIGTERM", one_of(*SIGNALS), "signal name")},
+             disrupts_bus=True),
+    Operator("restart-bus", "process",
+             "end the bus (`signal`), start it again on the same address after `down` s;"
+             " every client reconnects", restart_bus,
+             {"signal": Param(str, "SIGTERM", one_of(*RESTART_SIGNALS), "how the bus ends"),
+              "down": Param(float, 0.1, non_negative, "seconds with no bus")},
              disrupts_bus=True),
     Operator("pause-client", "process", "SIGSTOP a client (it stops reading), SIGCONT later",
              pause_client, {"duration": Param(float, 1.0, positive, "seconds stopped")},

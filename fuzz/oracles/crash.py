@@ -28,6 +28,16 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
             client_expected.add(e.get("client"))
         elif e.process == "rig" and e.op == "bus-exit" and bus_up and not bus_expected:
             findings.append(_bus_died(e))
+        elif e.process == "rig" and e.op == "bus-restart" and e.type == "invoke" \
+                and not _clean_end(e):
+            findings.append(_bus_died_restarting(e))
+        elif e.process == "rig" and e.op == "bus-restart" and e.type == "fail":
+            findings.append(Finding(
+                oracle="crash", severity="high", kind="bus-restart-failed",
+                title="the bus did not start again after a restart",
+                explanation=f"Started again on the same address, it failed: {e.get('error')}."
+                            f" Its last output:\n{e.get('log_tail', '')}",
+                evidence=(e.index,)))
         elif e.process == "rig" and e.op == "client-exit":
             died = _client_died(e, e.get("client") in client_expected)
             if died:
@@ -51,6 +61,24 @@ def _bus_died(e: Event) -> Finding:
         explanation="The bus process ended while the run still needed it and neither the rig"
                     " nor a scheduled fault stopped it. Its last log lines:\n"
                     + str(e.get("log_tail", "")),
+        evidence=(e.index,))
+
+
+def _clean_end(e: Event) -> bool:
+    """Asked to end by a restart, the bus exits 0 or dies of the very signal it was sent
+    (dbus-daemon does not handle SIGINT); a fault signal, an error code or a hang is not."""
+    return e.get("old_code") == 0 or e.get("old_signal") == e.get("signal")
+
+
+def _bus_died_restarting(e: Event) -> Finding:
+    how = e.get("old_signal") or (f"exit code {e.get('old_code')}"
+                                  if e.get("old_code") is not None else "no exit")
+    return Finding(
+        oracle="crash", severity="high", kind=f"bus-restart-exit:{how}",
+        title=f"the bus ended badly when asked to ({e.get('signal')}: {e.get('old_exit')})",
+        explanation=f"The restart sent the bus {e.get('signal')}. A bus shuts down cleanly on"
+                    " it (exit code 0) or dies of that signal; this one"
+                    f" {e.get('old_exit')}.",
         evidence=(e.index,))
 
 

@@ -48,24 +48,26 @@ def check_credentials(events: Sequence[Event]) -> list[Finding]:
                                 f" {', '.join(wrong)}, but the process is uid"
                                 f" {e.get('real_uid')} pid {e.get('real_pid')}.",
                     evidence=(e.index,)))
+        # A client that reconnected (a bus restart) had one unique name per connection.
         elif e.op == "serve":
             expected = facts.unique_name.get(e.get("caller"))
-            if expected and e.get("sender") != expected:
+            if expected and facts.process_at(e.get("sender"), e.time) != e.get("caller"):
                 add(_forged(e, "call", e.get("caller"), expected))
         elif e.op == "recv":
             expected = facts.unique_name.get(e.get("emitter"))
-            if expected and e.get("sender") != expected:
+            if expected and facts.process_at(e.get("sender"), e.time) != e.get("emitter"):
                 add(_forged(e, "signal", e.get("emitter"), expected))
         elif e.op == "recv-other" and e.get("member") in BUS_ONLY_SIGNALS \
                 and e.get("interface") == BUS_NAME and e.get("sender") != BUS_NAME:
             sender = e.get("sender")
-            if sender in facts.process_of:
+            peer = facts.process_at(sender, e.time)
+            if peer is not None:
                 add(Finding(
                     oracle="credentials", severity="low", kind="bus-signal-from-peer",
                     by_policy=True,
                     title=f"a peer's {e.get('member')} signal reached a client",
                     explanation=f"{e.process} received {e.get('member')} from {sender}"
-                                f" ({facts.process_of[sender]}), not from the bus. The bus"
+                                f" ({peer}), not from the bus. The bus"
                                 " marks the true sender, so this is documented; a client that"
                                 " does not match sender='org.freedesktop.DBus' is fooled.",
                     evidence=(e.index,)))

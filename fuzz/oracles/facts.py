@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -42,8 +43,11 @@ class Facts:
     bus_gone_at: int | None = None  # first bus-exit, bus-stop or nemesis act on the bus
     bus_lost_at: int | None = None  # the same, less the rig's own orderly bus-stop
     end: int = 0
-    unique_name: dict[str, str] = field(default_factory=dict)  # process -> unique name
-    process_of: dict[str, str] = field(default_factory=dict)  # unique name -> process
+    unique_name: dict[str, str] = field(default_factory=dict)  # process -> last unique name
+    # unique name -> process, one table per bus lifetime: a restarted bus hands out :1.1 ...
+    # again, to whoever reconnects first.
+    names: list[dict[str, str]] = field(default_factory=lambda: [{}])
+    restarts: list[int] = field(default_factory=list)  # times of the bus-restart events
     ended_at: dict[str, int] = field(default_factory=dict)  # process -> exit/disconnect time
     disconnects: dict[str, Event] = field(default_factory=dict)
     targeted: set[str] = field(default_factory=set)  # clients the nemesis killed or stopped
@@ -55,6 +59,10 @@ class Facts:
     disrupted: list[list[int | None]] = field(default_factory=list)
     # When the nemesis itself worked on the bus or the machine (INTERFERING_OPS), same form.
     interfered: list[list[int | None]] = field(default_factory=list)
+
+    def process_at(self, unique_name: str | None, time: int) -> str | None:
+        """Whose `unique_name` was at `time` (in the bus lifetime of that moment)."""
+        return self.names[bisect.bisect_right(self.restarts, time)].get(unique_name or "")
 
     def disrupted_during(self, start: int, end: int) -> bool:
         return _overlaps(self.disrupted, start, end)
@@ -113,6 +121,11 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.bus_gone_at = e.time
                 if e.op == "bus-exit":
                     f.bus_lost_at = e.time
+            elif e.op == "bus-restart" and e.type == "invoke":
+                f.restarts.append(e.time)
+                f.names.append({})
+            elif e.op == "bus-restart" and e.type == "fail" and f.bus_gone_at is None:
+                f.bus_gone_at = f.bus_lost_at = e.time  # it did not come back
             elif e.op == "traffic-start":
                 f.traffic_start = e.time
             elif e.op == "client-exit":
@@ -135,12 +148,15 @@ def read_facts(events: Sequence[Event]) -> Facts:
                     open_windows[e.get("source")][1] = e.time
         elif e.op == "connect" and e.type == "ok":
             f.unique_name[e.process] = e.get("unique_name")
-            f.process_of[e.get("unique_name")] = e.process
+            f.names[-1][e.get("unique_name")] = e.process
         elif e.op == "attack-step" and e.get("unique_name"):
-            f.process_of[e.get("unique_name")] = e.process
+            f.names[-1][e.get("unique_name")] = e.process
         elif e.op == "disconnect":
             f.disconnects.setdefault(e.process, e)
             f.ended_at.setdefault(e.process, e.time)
+        elif e.op == "reconnect" and e.type == "ok":  # back after a bus restart: not ended
+            if f.disconnects.pop(e.process, None) is not None:
+                f.ended_at.pop(e.process, None)
         elif e.op == "exit":
             f.ended_at.setdefault(e.process, e.time)
     if open_ping is not None and f.stalled_at is None and f.end - open_ping > f.hang_after_ns:

@@ -136,7 +136,7 @@ def _wait_for(events: Sequence[Event], facts: Facts, when: int) -> set[tuple[str
     edges = set()
     for (caller, _seq), inv in open_calls.items():
         target = inv.get("target")
-        callee = owner.get(target) or facts.process_of.get(target)
+        callee = owner.get(target) or facts.process_at(target, inv.time)
         edges.add((caller, callee or f"{target} (no owner)"))
     return edges
 

@@ -20,6 +20,7 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --crash-after N       after N messages to clients, abort (SIGABRT)
   --crash-on-fds N      abort when a message carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
+  --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
 """
 
 from __future__ import annotations
@@ -386,12 +387,15 @@ def main() -> None:
     p.add_argument("--crash-after", type=int, default=0, metavar="N")
     p.add_argument("--crash-on-fds", type=int, default=0, metavar="N")
     p.add_argument("--hang-on-size", type=int, default=0, metavar="N")
+    p.add_argument("--bad-exit", type=int, default=0, metavar="CODE")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     workdir = os.environ["BUSRIG_DIR"]
     daemon, inner = start_daemon(workdir)
-    signal.signal(signal.SIGTERM, lambda *_: (daemon.kill(), os._exit(0)))
+    signal.signal(signal.SIGTERM, lambda *_: (daemon.kill(), os._exit(args.bad_exit)))
     path = os.path.join(workdir, "relay.sock")
+    if os.path.exists(path):  # started again after a restart, like dbus-daemon does
+        os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(128)

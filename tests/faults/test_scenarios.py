@@ -126,6 +126,9 @@ CHECKS = {
              and e.get("error", "").endswith("NoReply")] != []
         and sum(1 for e in run.history
                 if e.process == "late.0" and e.op == "call" and e.type == "ok") == 50,
+    # Calls made before the service has its name again fail with ServiceUnknown.
+    "fault_restart_bus": lambda run, bus: restarted_and_back(run)
+        and run.summary["calls"]["ok"] >= 550,
     "fault_pause_listener": lambda run, bus: run.summary["signals"]["received"] == 400,
     "sched_priority_hog": lambda run, bus: any(
         "hog(s) stopped" in e.get("result", "") for e in nemesis(run, "undo"))
@@ -137,6 +140,21 @@ CHECKS = {
        for name in ("priority_bus_nice0", "priority_bus_nice-5", "priority_bus_fifo",
                     "priority_normal_hogs_nice0", "priority_normal_hogs_nice-5")},
 }
+
+
+def restarted_and_back(run) -> bool:
+    """The old bus ended cleanly, a new one took its address, and every client reconnected
+    and went on: calls answered and pings answered after the restart."""
+    start = [e for e in run.history if e.op == "bus-restart" and e.type == "invoke"]
+    done = [e for e in run.history if e.op == "bus-restart" and e.type == "ok"]
+    if not (len(start) == len(done) == 1 and start[0].get("old_code") == 0
+            and done[0].get("pid") != start[0].get("old_pid")):
+        return False
+    back = {e.process for e in run.history if e.op == "reconnect" and e.type == "ok"}
+    after = {e.process for e in run.history if e.time > done[0].time and e.type == "ok"
+             and e.op in ("call", "ping", "recv")}
+    return back == {"sentinel.0", "service.0", "caller.0", "emitter.0", "listener.0"} \
+        and after == {"sentinel.0", "caller.0", "listener.0"}
 
 
 def activated_service(run) -> dict:

@@ -1,0 +1,78 @@
+"""restart-bus: the oracles judge both bus lifetimes, and a bad restart is a finding."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from fuzz.bus.command import shell_line
+from fuzz.engine.history import Event
+from fuzz.oracles.facts import read_facts
+from tests.conftest import ROOT, SCENARIOS, leftover_processes, run_rig
+
+RELAY = f"{sys.executable} {ROOT / 'tests' / 'buggy_bus' / 'relay.py'}"
+SCENARIO = str(SCENARIOS / "fault_restart_bus.toml")
+
+
+def ev(index: int, time: int, process: str, type_: str, op: str, **data) -> Event:
+    return Event.from_json({"index": index, "time": time, "process": process, "type": type_,
+                            "op": op, **data})
+
+
+def test_unique_names_belong_to_their_bus_lifetime():
+    history = [ev(0, 0, "rig", "ok", "bus-start", kind="x"),
+               ev(1, 10, "caller.0", "ok", "connect", unique_name=":1.1"),
+               ev(2, 20, "listener.0", "ok", "connect", unique_name=":1.2"),
+               ev(3, 30, "caller.0", "info", "disconnect"),
+               ev(4, 40, "rig", "invoke", "bus-restart", signal="SIGTERM", old_code=0),
+               ev(5, 50, "listener.0", "ok", "connect", unique_name=":1.1"),
+               ev(6, 60, "caller.0", "ok", "reconnect"),
+               ev(7, 61, "caller.0", "ok", "connect", unique_name=":1.2")]
+    facts = read_facts(history)
+    assert facts.process_at(":1.1", 15) == "caller.0"
+    assert facts.process_at(":1.1", 55) == "listener.0"
+    assert facts.process_at(":1.2", 70) == "caller.0"
+    assert "caller.0" not in facts.ended_at  # it came back
+
+
+def test_simple_bus_commands_are_execd_compound_ones_are_not():
+    assert shell_line("python relay.py --x 1") == "exec python relay.py --x 1"
+    assert shell_line("cd /tmp && python relay.py") == "cd /tmp && python relay.py"
+
+
+@pytest.mark.timeout(60)
+def test_a_bus_that_exits_badly_on_sigterm_is_a_crash(tmp_path: Path, rig_tmp: Path):
+    run = run_rig("run", SCENARIO, "--bus-cmd", f"{RELAY} --bad-exit 3", "--seed", "1",
+                  out=tmp_path / "out", tmpdir=rig_tmp)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert [f["kind"] for f in run.findings] == ["bus-restart-exit:exit code 3"]
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+
+
+@pytest.mark.timeout(60)
+def test_losses_after_the_restart_are_still_found(tmp_path: Path, rig_tmp: Path):
+    """The restart window excuses what was in flight, not what the new bus loses later."""
+    run = run_rig("run", SCENARIO, "--bus-cmd", f"{RELAY} --drop-replies 0.05", "--seed", "1",
+                  out=tmp_path / "out", tmpdir=rig_tmp)
+    assert run.returncode == 1, run.stdout + run.stderr
+    restarted = next(e.time for e in run.history if e.op == "bus-restart" and e.type == "ok")
+    lost = [f for f in run.findings if f["oracle"] == "loss"]
+    assert lost, run.stdout
+    assert any(run.history[i].time > restarted + 1_000_000_000
+               for f in lost for i in f["evidence"])
+
+
+@pytest.mark.timeout(60)
+def test_a_bus_that_cannot_start_again_is_reported(tmp_path: Path, rig_tmp: Path):
+    once = (f'if [ -e "$BUSRIG_DIR/started" ]; then echo "no second start" >&2; exit 1; fi;'
+            f' touch "$BUSRIG_DIR/started"; exec {RELAY}')
+    run = run_rig("run", SCENARIO, "--bus-cmd", once, "--seed", "1",
+                  out=tmp_path / "out", tmpdir=rig_tmp)
+    assert run.returncode == 1, run.stdout + run.stderr
+    kinds = [f["kind"] for f in run.findings if f["oracle"] == "crash"]
+    assert kinds == ["bus-restart-failed"], run.stdout
+    failed = next(e for e in run.history if e.op == "bus-restart" and e.type == "fail")
+    assert "no second start" in failed.get("log_tail")
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
