@@ -2,6 +2,7 @@
 scheduling scenario on dbus-daemon and dbus-broker and print what each bus did.
 
     python docs/attack_table.py > /tmp/table.md
+    python docs/attack_table.py fault_restart_bus ...   (only these rows)
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def outcome(out: str, stderr: str) -> str:
                         kept = sorted(k for k, v in e[key].items() if v["outcome"] != "disconnected")
                         detail += f"; not disconnected: {', '.join(kept) or 'none'}"
                 parts.append(f"{e['kind']}: {detail}")
+            elif e["op"] == "bus-restart" and e["type"] == "invoke":
+                parts.append(f"restart: {e['signal']}, old bus {e['old_exit']}")
+            elif e["op"] == "reconnect" and e["type"] == "ok":
+                parts.append("clients reconnected")
             elif e["op"] == "inject-run" and e["type"] == "ok":
                 parts.append(f"injected {e.get('injected')}x {e.get('by_syscall')}"
                              f" ({e.get('outcome')})")
@@ -44,11 +49,11 @@ def outcome(out: str, stderr: str) -> str:
     return "<br>".join(dict.fromkeys(parts)) or "nothing to report"
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
     rows = []
     for path in sorted(glob.glob(os.path.join(ROOT, "scenarios", "*.toml"))):
         name = os.path.basename(path)[:-5]
-        if not name.startswith(PREFIXES):
+        if not name.startswith(PREFIXES) or (only and name not in only):
             continue
         cells = []
         for bus in BUSES:
@@ -63,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

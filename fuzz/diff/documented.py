@@ -79,6 +79,8 @@ DOCUMENTED_ATTACKS = {
     "big-message": "§1.1, §2, §3.3: max_message_size against the byte quota",
     "fd-exhaust-client": "§3.3: fd quota per uid",
     "policy-probe": "§7.3: AccessDenied for broadcasts only on dbus-daemon",
+    "reload": "dbus-daemon reads its <policy user=...> rules from a daemon_policy file;"
+              " dbus-broker's policy comes from its controller, which names users by uid only",
 }
 
 

@@ -62,6 +62,7 @@ def observe(events: Sequence[Event]) -> Observation:
     steps: list[int] = []  # times of the nemesis actions, in order
     stopped = False  # the rig's own orderly stop of the bus came
     alias: dict[str, str] = {}  # attacker instance -> "<attack>@step<schedule index>"
+    restarted = False  # a restart-bus hit every client at some moment of its work
     for e in events:
         if e.process == "rig" and e.op == "client-start":
             obs.uid_of[e.get("client")] = e.get("uid")
@@ -76,6 +77,8 @@ def observe(events: Sequence[Event]) -> Observation:
             continue
         if e.process == "rig" and e.op == "bus-stop":
             stopped = True
+        if e.process == "rig" and e.op == "bus-restart":
+            restarted = True
         if e.process == "rig" and e.op == "bus-exit" and not stopped:
             how = f"signal {e.get('signal')}" if e.get("signal") else f"code {e.get('code')}"
             obs.values["bus exit"] = f"exited ({how}) after step {len(steps)}"
@@ -106,6 +109,8 @@ def observe(events: Sequence[Event]) -> Observation:
                 emitted[e.process] += 1
         elif e.type == "invoke" and e.op == "call":
             called[e.process] += 1
+    if restarted:
+        obs.targeted.update(obs.role_of)
     for key, seen in outcomes.items():
         obs.values[key] = _join(seen)
     listeners = {p for p, r in obs.role_of.items() if r in ("listener", "forwarder")}

@@ -379,6 +379,8 @@ class Runner:
         """End the bus with `sig`, leave it down `down` seconds, start it again on the same
         address. Its history goes on: no bus-exit (the nemesis did it), a bus-restart event."""
         assert self.bus is not None and self.bus.proc is not None
+        if self.bus_exit_recorded:
+            return "not restarted: the bus had already ended"
         old_pid, old_ctx = self.bus.proc.pid, self._bus_ctx_switches()
         self.bus.kill(sig)
         code: int | None = None

@@ -12,7 +12,6 @@ from fuzz.faults.base import (
     FaultEnv,
     Operator,
     Param,
-    non_negative,
     one_of,
     positive,
 )
@@ -54,6 +53,7 @@ RESTART_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT")
 # After a restart, how long the clients have to reconnect before the oracles hold the bus to
 # its word again (the nemesis window stays open that long).
 RECONNECT_GRACE_S = 1.0
+MAX_DOWN_S = 5.0  # clients wait 10 s for their bus to come back (fuzz/clients/agent.py)
 
 
 def restart_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
@@ -104,7 +104,8 @@ OPERATORS = [
              "end the bus (`signal`), start it again on the same address after `down` s;"
              " every client reconnects", restart_bus,
              {"signal": Param(str, "SIGTERM", one_of(*RESTART_SIGNALS), "how the bus ends"),
-              "down": Param(float, 0.1, non_negative, "seconds with no bus")},
+              "down": Param(float, 0.1, lambda v: None if 0 <= v <= MAX_DOWN_S
+                            else f"must be between 0 and {MAX_DOWN_S:g}", "seconds with no bus")},
              disrupts_bus=True),
     Operator("pause-client", "process", "SIGSTOP a client (it stops reading), SIGCONT later",
              pause_client, {"duration": Param(float, 1.0, positive, "seconds stopped")},
