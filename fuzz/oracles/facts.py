@@ -28,6 +28,8 @@ NEMESIS_BUS_OPS = _bus_ops()
 # client: injected syscall failures, fd limits, scheduling, CPU hogs, pauses, signals.
 INTERFERING_OPS = _interfering_ops()
 BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
+# Nemesis operations that make the bus's own system calls fail.
+CALL_FAILING_OPS = frozenset({"fail-syscalls", "limit-bus-fds"})
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
 CONSEQUENCE_NS = 1_000_000_000
@@ -59,6 +61,8 @@ class Facts:
     disrupted: list[list[int | None]] = field(default_factory=list)
     # When the nemesis itself worked on the bus or the machine (INTERFERING_OPS), same form.
     interfered: list[list[int | None]] = field(default_factory=list)
+    # When it made the bus's system calls fail (CALL_FAILING_OPS), same form.
+    failing: list[list[int | None]] = field(default_factory=list)
 
     def process_at(self, unique_name: str | None, time: int) -> str | None:
         """Whose `unique_name` was at `time` (in the bus lifetime of that moment)."""
@@ -70,6 +74,10 @@ class Facts:
     def interfered_during(self, start: int, end: int) -> bool:
         """The nemesis worked on the bus over [start, end] or within CONSEQUENCE_NS before."""
         return _overlaps(self.interfered, start - CONSEQUENCE_NS, end)
+
+    def calls_failing_during(self, start: int, end: int) -> bool:
+        """The nemesis made the bus's system calls fail over [start, end] or just before."""
+        return _overlaps(self.failing, start - CONSEQUENCE_NS, end)
 
     def bus_up_during(self, start: int, end: int) -> bool:
         """The bus process existed, and the nemesis left it alone, over [start, end]."""
@@ -137,6 +145,8 @@ def read_facts(events: Sequence[Event]) -> Facts:
             if e.op in INTERFERING_OPS:
                 interfering[e.get("source")] = [e.time, None]
                 f.interfered.append(interfering[e.get("source")])
+                if e.op in CALL_FAILING_OPS:
+                    f.failing.append(interfering[e.get("source")])  # the same window
             if e.op in NEMESIS_BUS_OPS:
                 windows[e.get("source")] = [e.time, None]
                 f.disrupted.append(windows[e.get("source")])

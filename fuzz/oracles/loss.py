@@ -134,7 +134,18 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
     for process, e in sorted(facts.disconnects.items()):
         if process in facts.targeted or not facts.bus_serving_during(e.time, e.time):
             continue
-        if facts.bus_kind == "dbus-broker":
+        if facts.calls_failing_during(e.time, e.time):
+            # A send or receive on its socket failed (the nemesis injected the errno, or
+            # limited fds): dropping that peer is how both buses handle a failed socket call.
+            findings.append(Finding(
+                oracle="loss", severity="low", kind="peer-disconnected-under-fault",
+                by_policy=True,
+                title="the bus dropped a client while the nemesis made its calls fail",
+                explanation=f"{process} lost its connection ({e.get('error')}) while the"
+                            " nemesis was injecting failures into the bus or limiting it; a bus"
+                            " drops a peer whose socket call fails.",
+                evidence=(e.index,)))
+        elif facts.bus_kind == "dbus-broker":
             findings.append(Finding(
                 oracle="loss", severity="low", kind="peer-disconnected-over-quota",
                 by_policy=True,

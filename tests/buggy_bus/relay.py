@@ -165,20 +165,33 @@ class Relay:
         return p > 0 and self.rng.random() < p
 
     def serve(self) -> None:
+        # Only its planted bugs may bring the relay down: a failed call (the rig injects
+        # EMFILE, ENOMEM, ECONNRESET into the bus process) costs one connection at most.
         while True:
             for key, _ in self.sel.select(timeout=0.05):
                 if key.data is None:
-                    self.accept()
+                    try:
+                        self.accept()
+                    except (OSError, MemoryError):
+                        pass
                 else:
                     pair, direction = key.data
                     if not pair.closed:
-                        self.pump(pair, direction)
+                        try:
+                            self.pump(pair, direction)
+                        except (OSError, MemoryError):
+                            self.close(pair)
             self.release_held()
 
     def accept(self) -> None:
         client, _ = self.listener.accept()
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        upstream.connect(self.inner)
+        try:
+            upstream.connect(self.inner)
+        except OSError:
+            client.close()
+            upstream.close()
+            raise
         pair = Pair(client, upstream)
         self.pairs[client.fileno()] = pair
         self.sel.register(client, selectors.EVENT_READ, (pair, "up"))

@@ -23,7 +23,7 @@ BUGS = {
     "--wrong-credentials": {("credentials", "reported-credentials-wrong")},
     "--leak-fds": {("leak", "bus-fds"), ("leak", "bus-sockets")},
     "--grow-memory 64": {("leak", "bus-memory")},
-    "--crash-after 1000": {("crash", "bus-died:134")},
+    "--crash-after 1000": {("crash", "bus-died:SIGABRT")},
 }
 
 

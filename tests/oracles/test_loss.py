@@ -63,6 +63,25 @@ def test_disconnect_is_policy_on_broker_and_a_bug_on_daemon():
         assert [(f.kind, f.by_policy) for f in check_loss(h.events)] == expected
 
 
+def test_a_disconnect_while_the_bus_calls_are_made_to_fail_is_by_policy():
+    """The nemesis injected ECONNRESET into the bus's recvmsg: dropping that peer is right,
+    on either bus; the same drop a few seconds after the injection ended is a bug again."""
+    for bus in ("dbus-daemon", "dbus-broker"):
+        h = H(bus=bus).listener_ready()
+        h.add("nemesis", "invoke", "fail-syscalls", source=0, params={"errno": "ECONNRESET"})
+        h.add("listener.0", "info", "disconnect", error="ConnectionResetError")
+        h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
+        h.wait(3).add("rig", "info", "bus-stop")
+        assert [(f.kind, f.by_policy) for f in check_loss(h.events)] == \
+            [("peer-disconnected-under-fault", True)]
+    h = H().listener_ready()
+    h.add("nemesis", "invoke", "fail-syscalls", source=0, params={"errno": "ECONNRESET"})
+    h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
+    h.wait(3).add("listener.0", "info", "disconnect", error="EOF")
+    h.wait(3).add("rig", "info", "bus-stop")
+    assert h.kinds(check_loss) == ["client-disconnected"]
+
+
 def test_disconnects_caused_by_a_crash_are_not_reported_again():
     h = H().listener_ready().add("listener.0", "info", "disconnect", error="EOF")
     h.add("rig", "info", "bus-exit", signal="SIGSEGV")
