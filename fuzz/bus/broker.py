@@ -124,6 +124,7 @@ class DbusBroker(BusMaster):
             raise BusStartError(f"dbus-broker controller setup failed: {e}",
                                 self.log_tail()) from e
         self._open_socket_to_all(socket_path)
+        self._stopping.clear()  # a restarted broker gets a controller thread again
         self._controller_thread = threading.Thread(target=self._serve_controller,
                                            args=(f"unix:path={socket_path}",), daemon=True,
                                            name="broker-controller")
@@ -182,9 +183,9 @@ class DbusBroker(BusMaster):
                 continue
             if fields.get(HeaderFields.member) != "Activate" or not path.startswith(NAME_PATH):
                 continue
-            index = int(path[len(NAME_PATH):])
-            if 0 <= index < len(names):
-                self._start_service(self.activation[names[index]], address)
+            index = path[len(NAME_PATH):]
+            if index.isdigit() and int(index) < len(names):
+                self._start_service(self.activation[names[int(index)]], address)
 
     def _start_service(self, argv: list[str], address: str) -> None:
         log = open(self.log_path, "ab")

@@ -31,7 +31,7 @@ CONNECT_TIMEOUT_S = 5.0
 DRIVER_TIMEOUT_S = 10.0  # the bus driver answers at once unless the bus is in trouble
 POLL_S = 0.02  # how often a blocked client looks at its stop flag (bounds its stop time)
 RECONNECT_S = 10.0  # how long a client waits for a restarted bus to listen again
-RECONNECT_POLL_S = 0.02
+RECONNECT_POLL_S = 0.02  # between attempts while the bus is down
 EXIT_AGENT_ERROR = 70
 
 # Errors that mean "the bus went away", not "the client is broken".
@@ -63,8 +63,7 @@ class Context:
     # Messages that came while a driver call waited for its reply (a call for the name being
     # requested arrives before the RequestName reply when the bus activated us for it).
     backlog: deque[Message] = field(default_factory=deque)
-
-    _paced: Iterator[tuple[int, int]] | None = None
+    _paced: Iterator[tuple[int, int]] | None = field(default=None, init=False, repr=False)
 
     def receive(self, timeout: float) -> Message:
         """The next message: what a driver call set aside first, then the connection's."""

@@ -76,3 +76,46 @@ def test_a_bus_that_cannot_start_again_is_reported(tmp_path: Path, rig_tmp: Path
     failed = next(e for e in run.history if e.op == "bus-restart" and e.type == "fail")
     assert "no second start" in failed.get("log_tail")
     assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+
+
+AFTER_RESTART = """
+name = "after_restart"
+description = "activation and ReloadConfig served by the restarted bus"
+[bus]
+activatable = ["org.busrig.Activated"]
+[[bus.deny]]
+receive_interface = "org.busrig.Secret"
+[[clients]]
+role = "service"
+[[schedule]]
+at = 0.2
+action = "restart-bus"
+[[schedule]]
+at = 1.5
+action = "activation"
+expect = "denied"
+duration = 3.0
+[[schedule]]
+at = 1.5
+action = "reload"
+count = 2
+expect = "stable-granted"
+duration = 3.0
+[bound]
+duration = 8
+"""
+
+
+@pytest.mark.timeout(60)
+def test_the_restarted_bus_is_set_up_like_the_first(bus: str, tmp_path: Path, rig_tmp: Path):
+    """Activatable names, the deny rule and (dbus-broker) the rig's controller duties are
+    all there again on the new bus."""
+    path = tmp_path / "after_restart.toml"
+    path.write_text(AFTER_RESTART)
+    run = run_rig("run", str(path), "--bus", bus, "--seed", "1", out=tmp_path / "out",
+                  tmpdir=rig_tmp)
+    assert run.returncode == 0, run.stdout + run.stderr
+    outcomes = {e.get("kind"): e.get("outcome") for e in run.history
+                if e.op == "attack" and e.type == "ok"}
+    assert outcomes == {"activation": "denied", "reload": "stable-granted"}
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
