@@ -63,6 +63,8 @@ class Context:
     # Messages that came while a driver call waited for its reply (a call for the name being
     # requested arrives before the RequestName reply when the bus activated us for it).
     backlog: deque[Message] = field(default_factory=deque)
+    # Counters a role keeps across reconnects (a forwarder's Relayed sequence numbers).
+    counters: dict[str, int] = field(default_factory=dict)
     _paced: Iterator[tuple[int, int]] | None = field(default=None, init=False, repr=False)
 
     def receive(self, timeout: float) -> Message:

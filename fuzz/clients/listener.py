@@ -29,10 +29,10 @@ def run(ctx: Context, forward: bool = False) -> None:
     if driver_call(ctx, "add-match", message_bus.AddMatch(g.match), rule=g.match) is None:
         return
     journal.write("info", "ready")
-    relayed = 0
+    counters = ctx.counters  # its sequence goes on after a reconnect
+    counters.setdefault("relayed", 0)
 
     def record(msg: Message) -> None:
-        nonlocal relayed
         fields = msg.header.fields
         sender, serial = fields.get(HeaderFields.sender), msg.header.serial
         member = test_signal_member(msg)
@@ -41,12 +41,13 @@ def run(ctx: Context, forward: bool = False) -> None:
             journal.write("ok", "recv", seq=seq, emitter=emitter, member=member, sender=sender,
                           serial=serial)
             if forward and emitter != ctx.id:
+                relayed = counters["relayed"]
                 out = next(conn.outgoing_serial)
                 journal.write("invoke", "emit", seq=relayed, serial=out, member=RELAYED)
                 conn.send(relayed_signal(relayed, ctx.id, emitter, seq), serial=out)
                 journal.write("ok", "emit", seq=relayed, serial=out, member=RELAYED,
                               cause=[emitter, seq])
-                relayed += 1
+                counters["relayed"] = relayed + 1
         elif member == RELAYED:
             seq, emitter, cause_emitter, cause_seq = msg.body
             journal.write("ok", "recv", seq=seq, emitter=emitter, member=member, sender=sender,
