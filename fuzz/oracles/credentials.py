@@ -36,7 +36,12 @@ def check_credentials(events: Sequence[Event]) -> list[Finding]:
             seen_kinds.add(f.kind)
             findings.append(f)
 
+    # The bus lifetime of each client's current connection: a message read from it belongs
+    # there, even when it is read after the bus has been restarted (still in the buffer).
+    lifetime: dict[str, int] = {}
     for e in events:
+        if e.op == "connect" and e.type == "ok":
+            lifetime[e.process] = facts.lifetime_at(e.time)
         if e.op == "identity":
             wrong = [f"{key}={e.get(key)}" for key, real in IDENTITY_FIELDS
                      if e.get(key) is not None and e.get(key) != e.get(real)]
@@ -51,16 +56,18 @@ def check_credentials(events: Sequence[Event]) -> list[Finding]:
         # A client that reconnected (a bus restart) had one unique name per connection.
         elif e.op == "serve":
             expected = facts.unique_name.get(e.get("caller"))
-            if expected and facts.process_at(e.get("sender"), e.time) != e.get("caller"):
+            sender = facts.process_in(e.get("sender"), lifetime.get(e.process, 0))
+            if expected and sender != e.get("caller"):
                 add(_forged(e, "call", e.get("caller"), expected))
         elif e.op == "recv":
             expected = facts.unique_name.get(e.get("emitter"))
-            if expected and facts.process_at(e.get("sender"), e.time) != e.get("emitter"):
+            sender = facts.process_in(e.get("sender"), lifetime.get(e.process, 0))
+            if expected and sender != e.get("emitter"):
                 add(_forged(e, "signal", e.get("emitter"), expected))
         elif e.op == "recv-other" and e.get("member") in BUS_ONLY_SIGNALS \
                 and e.get("interface") == BUS_NAME and e.get("sender") != BUS_NAME:
             sender = e.get("sender")
-            peer = facts.process_at(sender, e.time)
+            peer = facts.process_in(sender, lifetime.get(e.process, 0))
             if peer is not None:
                 add(Finding(
                     oracle="credentials", severity="low", kind="bus-signal-from-peer",

@@ -64,9 +64,16 @@ class Facts:
     # When it made the bus's system calls fail (CALL_FAILING_OPS), same form.
     failing: list[list[int | None]] = field(default_factory=list)
 
+    def lifetime_at(self, time: int) -> int:
+        """Which bus lifetime `time` falls in: 0 until the first restart, and so on."""
+        return bisect.bisect_right(self.restarts, time)
+
     def process_at(self, unique_name: str | None, time: int) -> str | None:
         """Whose `unique_name` was at `time` (in the bus lifetime of that moment)."""
-        return self.names[bisect.bisect_right(self.restarts, time)].get(unique_name or "")
+        return self.process_in(unique_name, self.lifetime_at(time))
+
+    def process_in(self, unique_name: str | None, lifetime: int) -> str | None:
+        return self.names[lifetime].get(unique_name or "")
 
     def disrupted_during(self, start: int, end: int) -> bool:
         return _overlaps(self.disrupted, start, end)

@@ -119,3 +119,22 @@ def test_the_restarted_bus_is_set_up_like_the_first(bus: str, tmp_path: Path, ri
                 if e.op == "attack" and e.type == "ok"}
     assert outcomes == {"activation": "denied", "reload": "stable-granted"}
     assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+
+
+def test_a_message_read_from_the_old_connection_after_the_restart_is_judged_there():
+    """A listener still draining its old connection's buffer when the rig records the
+    restart: the sender's name is looked up in the old bus's names, not the new bus's."""
+    from fuzz.oracles.credentials import check_credentials
+    history = [ev(0, 0, "rig", "ok", "bus-start", kind="x"),
+               ev(1, 10, "emitter.0", "ok", "connect", unique_name=":1.1"),
+               ev(2, 20, "listener.0", "ok", "connect", unique_name=":1.2"),
+               ev(3, 40, "rig", "invoke", "bus-restart", signal="SIGTERM", old_code=0),
+               ev(4, 45, "listener.0", "ok", "recv", seq=9, emitter="emitter.0", sender=":1.1"),
+               ev(5, 50, "listener.0", "ok", "reconnect"),
+               ev(6, 51, "listener.0", "ok", "connect", unique_name=":1.1"),
+               ev(7, 60, "emitter.0", "ok", "connect", unique_name=":1.2"),
+               ev(8, 70, "listener.0", "ok", "recv", seq=10, emitter="emitter.0", sender=":1.2")]
+    assert check_credentials(history) == []
+    forged = history[:8] + [ev(8, 70, "listener.0", "ok", "recv", seq=10, emitter="emitter.0",
+                               sender=":1.1")]
+    assert [f.kind for f in check_credentials(forged)] == ["signal-sender-wrong"]
