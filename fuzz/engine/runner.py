@@ -332,11 +332,13 @@ class Runner:
             return "target not running"
         return f"sent {sig.name}"
 
-    def _undo_due(self, everything: bool = False) -> None:
-        """Undo faults whose time is up (all of them at the end of the run), newest first."""
+    def _undo_due(self, everything: bool = False,
+                  actions: frozenset[str] | None = None) -> None:
+        """Undo faults whose time is up (all of them at the end of the run, or all of
+        `actions` now), newest first."""
         now = time.monotonic()
         for undo in reversed(list(self.undos)):
-            if everything or undo.over(now):
+            if everything or undo.over(now) or (actions and undo.action.action in actions):
                 self.undos.remove(undo)
                 try:
                     result = undo.undo()
@@ -381,6 +383,8 @@ class Runner:
         assert self.bus is not None and self.bus.proc is not None
         if self.bus_exit_recorded:
             return "not restarted: the bus had already ended"
+        # Faults on the old bus process end with it; a frozen bus could not even be killed.
+        self._undo_due(actions=TAINTING_ACTIONS)
         old_pid, old_ctx = self.bus.proc.pid, self._bus_ctx_switches()
         self.bus.kill(sig)
         code: int | None = None

@@ -138,3 +138,38 @@ def test_a_message_read_from_the_old_connection_after_the_restart_is_judged_ther
     forged = history[:8] + [ev(8, 70, "listener.0", "ok", "recv", seq=10, emitter="emitter.0",
                                sender=":1.1")]
     assert [f.kind for f in check_credentials(forged)] == ["signal-sender-wrong"]
+
+
+FROZEN = """
+name = "restart_frozen"
+description = "restart a bus that is frozen and traced"
+clients = [ { role = "service" }, { role = "caller", ops = 100, rate = 100, timeout = 2.0 } ]
+[[schedule]]
+at = 0.1
+action = "freeze-bus"
+duration = 5.0
+[[schedule]]
+at = 0.4
+action = "restart-bus"
+[bound]
+duration = 8
+"""
+
+
+@pytest.mark.timeout(60)
+def test_faults_on_the_old_bus_end_before_it_is_restarted(tmp_path: Path, rig_tmp: Path):
+    """A frozen bus cannot even be killed: the restart thaws it first (the campaign that
+    found this hung in the kill)."""
+    from fuzz.faults.cgroup import find_hierarchy
+    if find_hierarchy("freezer") is None:
+        pytest.skip("no writable cgroup freezer here")
+    path = tmp_path / "frozen.toml"
+    path.write_text(FROZEN)
+    run = run_rig("run", str(path), "--bus", "dbus-daemon", "--seed", "1", out=tmp_path / "out",
+                  tmpdir=rig_tmp)
+    assert run.returncode == 0, run.stdout + run.stderr
+    order = [(e.op, e.get("action")) for e in run.history
+             if (e.op == "undo" and e.get("action") == "freeze-bus") or
+             (e.op == "bus-restart" and e.type == "invoke")]
+    assert order == [("undo", "freeze-bus"), ("bus-restart", None)]
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
