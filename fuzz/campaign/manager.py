@@ -15,6 +15,7 @@ import json
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,9 @@ RELIABILITY_RUNS = 3
 MINIMIZE_RUNS_PER_CANDIDATE = 2  # a candidate counts as failing if any of these shows it
 MAX_MINIMIZE_TESTS = 40
 FATAL_IN_A_ROW = 3
+# An execution still running this long past its scenario's bound is a rig hang: its worker is
+# killed (its janitor cleans up after it) and replaced, and the scenario kept in OUT/overran/.
+OVERRUN_S = 60.0
 MINIMIZE_GRACE_S = 20.0
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -101,23 +105,28 @@ class Workers:
 
     def __init__(self, choice: BusChoice, jobs: int, on_live: LiveEvent,
                  stderr: IO[str] | None = None, diff: BusChoice | None = None):
-        arg = json.dumps({"bus": _spec(choice), "diff": _spec(diff) if diff else None})
+        self.arg = json.dumps({"bus": _spec(choice), "diff": _spec(diff) if diff else None})
+        self.stderr = stderr
+        self.runs_per_request = 2 if diff else 1
         self.on_live = on_live  # (worker, what, info) for the live events of an execution
-        self.procs = [subprocess.Popen([sys.executable, "-m", "fuzz.campaign.worker", arg],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                       stderr=stderr, preexec_fn=child_preexec,
-                                       start_new_session=True, env=dict(os.environ))
-                      for _ in range(jobs)]
-        for p in self.procs:
-            janitor().watch_group(p.pid)
         self.busy: dict[int, int] = {}  # worker number -> request index
+        self.running: dict[int, tuple[float, float, dict[str, Any]]] = {}  # (start, limit, req)
         self.stray: list[dict[str, Any]] = []  # finished while the minimizer had the workers
         self.partial = [b""] * jobs  # an unfinished line from each worker
         self.sel = selectors.DefaultSelector()
-        for i, p in enumerate(self.procs):
-            assert p.stdout is not None
-            os.set_blocking(p.stdout.fileno(), False)
-            self.sel.register(p.stdout.fileno(), selectors.EVENT_READ, i)
+        self.procs = [self._spawn(i) for i in range(jobs)]
+
+    def _spawn(self, i: int) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen([sys.executable, "-m", "fuzz.campaign.worker", self.arg],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                             preexec_fn=child_preexec, start_new_session=True,
+                             env=dict(os.environ))
+        janitor().watch_group(p.pid)
+        assert p.stdout is not None
+        os.set_blocking(p.stdout.fileno(), False)
+        self.sel.register(p.stdout.fileno(), selectors.EVENT_READ, i)
+        self.partial[i] = b""
+        return p
 
     def idle(self) -> list[int]:
         return [i for i in range(len(self.procs)) if i not in self.busy]
@@ -128,6 +137,9 @@ class Workers:
         p.stdin.write((json.dumps(request) + "\n").encode())
         p.stdin.flush()
         self.busy[worker] = request["index"]
+        bound = float((request["scenario"].get("bound") or {}).get("duration", 60.0))
+        self.running[worker] = (time.monotonic(), bound * self.runs_per_request + OVERRUN_S,
+                                request)
         self.on_live(worker, "exec-start", {"index": request["index"],
                                             "scenario": request["scenario"].get("name")})
 
@@ -142,8 +154,43 @@ class Workers:
                     self.on_live(worker, message["progress"], message["info"])
                     continue
                 self.busy.pop(worker, None)
+                self.running.pop(worker, None)
                 self.on_live(worker, "exec-end", {"index": message["index"]})
                 out.append(message)
+        return out + self._replace_overdue()
+
+    def _replace_overdue(self) -> list[dict[str, Any]]:
+        """Kill and replace each worker whose execution overran; an error result for each."""
+        out = []
+        now = time.monotonic()
+        for worker, (started, limit, request) in list(self.running.items()):
+            if now - started < limit:
+                continue
+            old = self.procs[worker]
+            assert old.stdout is not None
+            self.sel.unregister(old.stdout.fileno())
+            try:
+                os.killpg(old.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            old.wait()
+            janitor().forget_group(old.pid)
+            old.stdout.close()
+            if old.stdin is not None:
+                old.stdin.close()
+            self.procs[worker] = self._spawn(worker)
+            kept = os.path.join(os.path.dirname(request["out"]), "overran",
+                                f"{request['index']}.toml")
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            with open(kept, "w") as f:
+                f.write(to_toml(request["scenario"]))
+            self.busy.pop(worker, None)
+            del self.running[worker]
+            self.on_live(worker, "exec-end", {"index": request["index"]})
+            out.append({"index": request["index"], "out": request["out"], "fatal": False,
+                        "error": f"rig error: the execution ran {now - started:.0f} s, over its"
+                                 f" bound by more than {OVERRUN_S:g} s; its worker was replaced"
+                                 f" and the scenario kept in {kept}"})
         return out
 
     def _lines(self, worker: int, fd: int) -> list[bytes]:
