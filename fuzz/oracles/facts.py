@@ -28,8 +28,16 @@ NEMESIS_BUS_OPS = _bus_ops()
 # client: injected syscall failures, fd limits, scheduling, CPU hogs, pauses, signals.
 INTERFERING_OPS = _interfering_ops()
 BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
-# Nemesis operations that make the bus's own system calls fail.
-CALL_FAILING_OPS = frozenset({"fail-syscalls", "limit-bus-fds"})
+# Nemesis operations after which a bus may rightly drop a peer: an injected errno that says the
+# peer's socket is broken, or an fd limit. A transient errno (ENOBUFS, EAGAIN, EINTR, ENOMEM)
+# is no reason to drop anyone: a bus that does is reported.
+PEER_GONE_ERRNOS = frozenset({"ECONNRESET", "EPIPE"})
+
+
+def _breaks_peers(e: Event) -> bool:
+    if e.op == "limit-bus-fds":
+        return True
+    return e.op == "fail-syscalls" and (e.get("params") or {}).get("errno") in PEER_GONE_ERRNOS
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
 CONSEQUENCE_NS = 1_000_000_000
@@ -61,7 +69,7 @@ class Facts:
     disrupted: list[list[int | None]] = field(default_factory=list)
     # When the nemesis itself worked on the bus or the machine (INTERFERING_OPS), same form.
     interfered: list[list[int | None]] = field(default_factory=list)
-    # When it made the bus's system calls fail (CALL_FAILING_OPS), same form.
+    # When it made the bus's socket calls fail as if peers were gone, same form.
     failing: list[list[int | None]] = field(default_factory=list)
 
     def lifetime_at(self, time: int) -> int:
@@ -82,8 +90,9 @@ class Facts:
         """The nemesis worked on the bus over [start, end] or within CONSEQUENCE_NS before."""
         return _overlaps(self.interfered, start - CONSEQUENCE_NS, end)
 
-    def calls_failing_during(self, start: int, end: int) -> bool:
-        """The nemesis made the bus's system calls fail over [start, end] or just before."""
+    def peers_broken_during(self, start: int, end: int) -> bool:
+        """The nemesis made the bus's socket calls fail as if peers were gone (or limited its
+        fds) over [start, end] or just before."""
         return _overlaps(self.failing, start - CONSEQUENCE_NS, end)
 
     def bus_up_during(self, start: int, end: int) -> bool:
@@ -152,7 +161,7 @@ def read_facts(events: Sequence[Event]) -> Facts:
             if e.op in INTERFERING_OPS:
                 interfering[e.get("source")] = [e.time, None]
                 f.interfered.append(interfering[e.get("source")])
-                if e.op in CALL_FAILING_OPS:
+                if _breaks_peers(e):
                     f.failing.append(interfering[e.get("source")])  # the same window
             if e.op in NEMESIS_BUS_OPS:
                 windows[e.get("source")] = [e.time, None]

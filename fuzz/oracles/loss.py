@@ -134,16 +134,17 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
     for process, e in sorted(facts.disconnects.items()):
         if process in facts.targeted or not facts.bus_serving_during(e.time, e.time):
             continue
-        if facts.calls_failing_during(e.time, e.time):
-            # A send or receive on its socket failed (the nemesis injected the errno, or
-            # limited fds): dropping that peer is how both buses handle a failed socket call.
+        if facts.peers_broken_during(e.time, e.time):
+            # A send or receive on its socket failed as if the peer were gone (an injected
+            # ECONNRESET or EPIPE), or fds ran out: dropping that peer is how both buses
+            # handle it. A transient error (ENOBUFS) is no such reason: reported below.
             findings.append(Finding(
                 oracle="loss", severity="low", kind="peer-disconnected-under-fault",
                 by_policy=True,
-                title="the bus dropped a client while the nemesis made its calls fail",
+                title="the bus dropped a client whose socket the nemesis made look broken",
                 explanation=f"{process} lost its connection ({e.get('error')}) while the"
-                            " nemesis was injecting failures into the bus or limiting it; a bus"
-                            " drops a peer whose socket call fails.",
+                            " nemesis made the bus's socket calls fail with ECONNRESET or EPIPE"
+                            " (or limited its fds); a bus drops a peer whose socket is broken.",
                 evidence=(e.index,)))
         elif facts.bus_kind == "dbus-broker":
             findings.append(Finding(

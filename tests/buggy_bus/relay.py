@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import array
 import ctypes
+import errno
 import os
 import random
 import selectors
@@ -119,13 +120,29 @@ def recv_with_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     return data, list(fds)
 
 
+TRANSIENT = {errno.ENOBUFS, errno.EAGAIN, errno.ENOMEM}
+MAX_RETRIES = 100
+
+
 def send_all(sock: socket.socket, data: bytes, fds: list[int]) -> None:
     # Blocking sends keep the relay simple: a slow reader slows everyone, like back-pressure.
-    if fds:
-        sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    # A transient error (the rig injects ENOBUFS) is retried: no peer is dropped for it.
+    retries = 0
+    while data:
+        try:
+            if fds:
+                sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                              array.array("i", fds))])
+                fds = []
+            else:
+                sent = sock.send(data)
+        except OSError as e:
+            retries += 1
+            if e.errno not in TRANSIENT or retries > MAX_RETRIES:
+                raise
+            time.sleep(0.001)
+            continue
         data = data[sent:]
-    if data:
-        sock.sendall(data)
 
 
 # --- the relay ----------------------------------------------------------------------------
