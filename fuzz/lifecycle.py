@@ -14,6 +14,7 @@ import ctypes
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
@@ -175,6 +176,16 @@ def remove_cgroup(path: str, wait: float = 2.0) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group `proc` leads, reap `proc`, and tell the janitor it is gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    janitor().forget_group(proc.pid)
 
 
 def _group_exists(pgid: int) -> bool:

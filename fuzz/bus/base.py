@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from fuzz.bus.userdb import enter_private_passwd, write_aliased_passwd
-from fuzz.lifecycle import child_preexec, janitor
+from fuzz.lifecycle import child_preexec, janitor, kill_group
 
 STOP_GRACE_S = 3.0
 PIDS_CACHE_S = 0.5
@@ -164,12 +164,7 @@ class BusMaster(ABC):
         except subprocess.TimeoutExpired:
             pass
         # Whatever the leader left behind (or the leader itself if it ignored SIGTERM) goes now.
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        janitor().forget_group(pgid)
+        kill_group(proc)
         self._after_stop()
 
     def _before_stop(self) -> None:

@@ -15,7 +15,6 @@ not change.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -28,7 +27,7 @@ from jeepney.wrappers import new_header
 
 from fuzz.bus.base import Activation, BusInfo, BusMaster, DenyRule, program_version
 from fuzz.errors import BusStartError
-from fuzz.lifecycle import child_preexec, janitor
+from fuzz.lifecycle import child_preexec, janitor, kill_group
 from fuzz.wire import raw
 
 CONTROLLER_TIMEOUT_S = 10.0
@@ -226,12 +225,7 @@ class DbusBroker(BusMaster):
 
     def _after_stop(self) -> None:
         for proc in self._services:  # started by the rig, not in the broker's process group
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            janitor().forget_group(proc.pid)
+            kill_group(proc)
         self._services.clear()
         if self._listener is not None and not self.keep_address:
             self._listener.close()

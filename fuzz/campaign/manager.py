@@ -15,7 +15,6 @@ import json
 import os
 import selectors
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng, to_
 from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
 from fuzz.errors import RigError
-from fuzz.lifecycle import child_preexec, janitor, signals_raise
+from fuzz.lifecycle import child_preexec, janitor, kill_group, signals_raise
 from fuzz.live.state import LiveState
 from fuzz.report.model import KNOWN, NEW, UNREPRODUCED, Report, ReportFinding
 
@@ -169,12 +168,7 @@ class Workers:
             old = self.procs[worker]
             assert old.stdout is not None
             self.sel.unregister(old.stdout.fileno())
-            try:
-                os.killpg(old.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            old.wait()
-            janitor().forget_group(old.pid)
+            kill_group(old)
             old.stdout.close()
             if old.stdin is not None:
                 old.stdin.close()
