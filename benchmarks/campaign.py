@@ -1,18 +1,27 @@
 """Campaign throughput and the worth of feedback, measured side by side in one run.
 
-    python benchmarks/campaign.py [SECONDS]      (default 60 per campaign)
+    python benchmarks/campaign.py [SECONDS] [--only throughput|feedback] [--seeds N]
 
-1. Executions per second of a campaign (2 workers, no minimization) against dbus-daemon and
-   dbus-broker, and against dbus-daemon with "short" executions only (traffic and at most
-   one fault, the shape the issue's goal names).
-2. Feedback against pure random generation on the buggy relay, whose bugs need a particular
-   shape of scenario (a message of 60,000 bytes or more hangs it, 8 or more fds in one message
-   crash it): distinct finding signatures and distinct behaviour features found, each per
-   minute, same seed, same budget, same bus.
+1. Executions per second of a campaign (no minimization) against dbus-daemon and dbus-broker,
+   and with "short" executions only (traffic and at most one fault, the shape the issue's goal
+   names). SECONDS per campaign, default 60.
+2. Feedback against pure random generation on the buggy relay with three planted bugs of
+   different depth, N seeds (default 3) of 2 x SECONDS each, both modes on the same seed,
+   budget, workers and bus:
+   - a message of 60,000 bytes or more hangs it (one big-message attack or a caller's 64 KiB
+     payload: shallow);
+   - a message with 8 or more fds aborts it (a caller passing 8 fds: shallow);
+   - the chain bug (relay.py --chain-bug): fds over the relay's quota (step 1, callers see
+     LimitsExceeded), then a 4 KiB broadcast (step 2, calls get NoMemory, broadcasts are lost),
+     then a name request: SIGSEGV. Each step is as likely in a generated scenario as the
+     shallow bugs; all three in one scenario, in that order, are not.
+   It prints, per campaign, the distinct signatures stored and when (seconds into the
+   campaign) each planted bug and each chain step was first seen.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -21,7 +30,18 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY = f"{sys.executable} {os.path.join(ROOT, 'tests', 'buggy_bus', 'relay.py')}"
-BUGGY = f"{RELAY} --hang-on-size 60000 --crash-on-fds 8"
+BUGGY = f"{RELAY} --hang-on-size 60000 --crash-on-fds 8 --chain-bug"
+FEEDBACK_JOBS = "4"
+# What marks each planted bug or chain step in a campaign's log: a finding title or a feature.
+MARKS = {
+    "size-hang": lambda f: f["oracle"] == "hang",
+    "fd-crash": lambda f: f["oracle"] == "crash" and "SIGABRT" in f["title"],
+    "chain-crash": lambda f: f["oracle"] == "crash" and "SIGSEGV" in f["title"],
+    # step 2 drops broadcasts (its NoMemory answers show only if a call comes after it)
+    "chain-2": lambda f: f["oracle"] == "loss" and "broadcast" in f["title"],
+}
+PLANTED = ("size-hang", "fd-crash", "chain-crash")
+STEPS = {"chain-1": "Error.LimitsExceeded"}
 
 
 def campaign(bus: list[str], seconds: float, *extra: str, seed: int = 11) -> dict:
@@ -36,16 +56,33 @@ def campaign(bus: list[str], seconds: float, *extra: str, seed: int = 11) -> dic
             summary = json.load(f)
         with open(os.path.join(out, "campaign.jsonl")) as f:
             log = [json.loads(line) for line in f]
-    signatures = {s for e in log for s in e["findings"]}
+        with open(os.path.join(out, "report.json")) as f:
+            findings = json.load(f)["findings"]
     features = set()
     for e in log:
         features.update(e["new_features"])
-    summary.update(signatures=len(signatures), distinct_features=len(features))
+    summary.update(signatures=len(summary["new_signatures"]), distinct_features=len(features),
+                   first_seen=first_seen(log, findings))
     return summary
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+def first_seen(log: list[dict], findings: list[dict]) -> dict[str, float]:
+    """Seconds into the campaign at which each planted bug and chain step first showed."""
+    out: dict[str, float] = {}
+    for mark, matches in MARKS.items():
+        sigs = {f["signature"].rsplit("-", 1)[0] for f in findings if matches(f)}
+        times = [e["at"] for e in log if sigs & set(e["findings"])]
+        if times:
+            out[mark] = min(times)
+    for step, error in STEPS.items():
+        times = [e["at"] for e in log
+                 if any(f.startswith("fail:") and f.endswith(error) for f in e["new_features"])]
+        if times:
+            out[step] = min(times)
+    return out
+
+
+def throughput(seconds: float) -> None:
     print(f"campaign throughput, {seconds:g} s each, no minimization:")
     for label, bus, extra in (
             ("dbus-daemon, 2 workers", ["--bus", "dbus-daemon"], ("--jobs", "2")),
@@ -59,20 +96,46 @@ def main() -> None:
              ("--short", "--no-feedback", "--jobs", "6"))):
         s = campaign(bus, seconds, "--no-minimize", *extra)
         print(f"  {label:32} {s['execs']:5} executions  {s['execs_per_s']:6.2f}/s")
-    print(f"\nfeedback vs pure random generation on the buggy relay ({BUGGY.split('relay.py')[1]}),"
-          f" {seconds:g} s each, same seed:")
-    rows = {}
-    for label, extra in (("feedback (corpus + mutation)", ()), ("pure random", ("--no-feedback",))):
-        s = campaign(["--bus-cmd", BUGGY], seconds, "--no-minimize", "--jobs", "2", *extra)
-        rows[label] = s
-        per_min = 60.0 / s["elapsed"]
-        print(f"  {label:30} {s['execs']:4} execs  {s['signatures']:2} signatures"
-              f" ({s['signatures'] * per_min:.1f}/min)  {s['distinct_features']:4} features"
-              f" ({s['distinct_features'] * per_min:.0f}/min)")
-    fb, rnd = rows["feedback (corpus + mutation)"], rows["pure random"]
-    ratio = (fb["signatures"] / rnd["signatures"]) if rnd["signatures"] else float("inf")
-    print(f"  signatures, feedback / random: {ratio:.2f}"
-          f"   features: {fb['distinct_features'] / max(1, rnd['distinct_features']):.2f}")
+
+
+def feedback(seconds: float, seeds: int) -> None:
+    print(f"\nfeedback vs pure random generation on the buggy relay"
+          f" ({BUGGY.split('relay.py')[1].strip()}), {seconds:g} s each, {FEEDBACK_JOBS} workers,"
+          f" no minimization; first seen (s):")
+    marks = [*PLANTED, *STEPS, "chain-2"]
+    print(f"  {'mode':9} {'seed':>4} {'execs':>5} {'sigs':>4} {'feats':>5}  "
+          + "  ".join(f"{m:>11}" for m in marks))
+    totals = {"feedback": [0, 0.0, 0], "random": [0, 0.0, 0]}  # signatures, seconds, bugs
+    for seed in range(11, 11 + seeds):
+        for mode, extra in (("feedback", ()), ("random", ("--no-feedback",))):
+            s = campaign(["--bus-cmd", BUGGY], seconds, "--no-minimize", "--jobs",
+                         FEEDBACK_JOBS, *extra, seed=seed)
+            seen = s["first_seen"]
+            totals[mode][0] += s["signatures"]
+            totals[mode][1] += s["elapsed"]
+            totals[mode][2] += sum(1 for m in PLANTED if m in seen)
+            print(f"  {mode:9} {seed:4} {s['execs']:5} {s['signatures']:4}"
+                  f" {s['distinct_features']:5}  "
+                  + "  ".join(f"{seen[m]:11.1f}" if m in seen else f"{'-':>11}" for m in marks))
+    fb, rnd = totals["feedback"], totals["random"]
+    per_min = {m: 60.0 * t[0] / t[1] for m, t in totals.items()}
+    print(f"  stored signatures per minute: feedback {per_min['feedback']:.2f},"
+          f" random {per_min['random']:.2f}, ratio"
+          f" {per_min['feedback'] / per_min['random'] if per_min['random'] else float('inf'):.2f}")
+    print(f"  planted bugs found (of {len(PLANTED) * seeds}): feedback {fb[2]},"
+          f" random {rnd[2]}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("seconds", nargs="?", type=float, default=60.0)
+    p.add_argument("--only", choices=("throughput", "feedback"))
+    p.add_argument("--seeds", type=int, default=3)
+    args = p.parse_args()
+    if args.only != "feedback":
+        throughput(args.seconds)
+    if args.only != "throughput":
+        feedback(2 * args.seconds, args.seeds)
 
 
 if __name__ == "__main__":

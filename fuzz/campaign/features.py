@@ -11,14 +11,19 @@ are strings, each naming one observable fact about how the bus behaved:
 | `exit:ROLE:CODE` | a client ended abnormally (exit code or signal) |
 | `attack:KIND:OUTCOME`, `attack-error:KIND:ERROR`, `step:STEP:OUTCOME` | what the bus did to an attack |
 | `bus-state:STATE:WCHAN` | a state and kernel wait channel the bus process was seen in |
-| `queue:OWNER>PEER:2^k` | a socket queue length bucket (powers of two of bytes) between roles |
+| `queue:bus:4^k`, `queue:client:4^k` | bytes queued for the bus to read, or sent by the bus and not yet read by a client (powers of four) |
 | `inject:SYSCALL:ERRNO` | a syscall fault that really hit the bus |
 | `hang-syscall:NAME` | the syscall a hung bus sat in |
-| `lat-p99:2^k`, `lat-max:2^k` | round-trip latency buckets (µs) |
+| `lat-p99:4^k`, `lat-max:4^k` | round-trip latency buckets (µs, powers of four) |
 | `rss:2^k`, `fds:2^k` | the bus's peak memory (KiB) and open fds, bucketed |
 | `finding:SIGNATURE` | an oracle's finding |
 
-Buckets are powers of two, so a feature changes only when a quantity moves by a factor of two.
+Buckets are powers of two, so a feature changes only when a quantity moves by a factor of two;
+queue lengths and latencies, which wander with the machine's load, move by powers of four, and
+queues count only on the bus's own connections, by which side has not read yet, not by role.
+With a bucket per pair of roles and powers of two, half of all executions looked new
+(2026-11-27: 192 of 320 features of a 60 s campaign were queue buckets, 101 of 208 executions
+joined the corpus), and the corpus drowned in scenarios that had only met a busier moment.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from typing import Any, Iterable, Sequence
 from fuzz.engine.history import Event
 
 
-def bucket(value: float) -> int:
-    return 0 if value <= 1 else int(math.log2(value))
+def bucket(value: float, base: int = 2) -> int:
+    return 0 if value <= 1 else int(math.log2(value) / math.log2(base))
 
 
 def _role(process: str | None) -> str:
@@ -62,9 +67,10 @@ def features(events: Sequence[Event], summary: dict[str, Any],
         elif op == "sockets":
             for s in d.get("sockets", []):
                 queued = max(s.get("rq") or 0, s.get("wq") or 0)
-                if queued and not s.get("listening"):
-                    out.add(f"queue:{_role(s.get('owner'))}>{_role(s.get('peer_owner'))}:"
-                            f"{bucket(queued)}")
+                owner, peer = _role(s.get("owner")), _role(s.get("peer_owner"))
+                if queued and not s.get("listening") and "bus" in (owner, peer):
+                    side = "bus" if owner == "bus" else "client"
+                    out.add(f"queue:{side}:{bucket(queued, 4)}")
         elif op == "inject":
             out.add(f"inject:{d.get('syscall')}:{d.get('errno')}")
         elif op == "hang-snapshot":
@@ -76,7 +82,7 @@ def features(events: Sequence[Event], summary: dict[str, Any],
     latency = (summary.get("calls") or {}).get("latency_us") or {}
     for key in ("p99", "max"):
         if latency.get(key):
-            out.add(f"lat-{key}:{bucket(latency[key])}")
+            out.add(f"lat-{key}:{bucket(latency[key], 4)}")
     if rss:
         out.add(f"rss:{bucket(rss // 1024)}")
     if fds:

@@ -74,23 +74,40 @@ def generate(rng: random.Random, name: str, other_uids: bool = False,
     return sc
 
 
+# What each client field of a generated scenario is drawn from, per role (a value listed twice
+# is twice as likely). Mutation resamples from the same lists, so a campaign with feedback and
+# one without explore the same values: what feedback adds is only which scenarios it builds on.
+ROLE_FIELDS: dict[str, dict[str, list[Any]]] = {
+    "service": {"delay": [0.0, 0.0, 0.0, 0.001]},
+    "caller": {"count": [1, 1, 2, 3], "ops": [5, 10, 20, 40], "rate": [0.0, 0.0, 1000.0],
+               "timeout": [1.0], "fds": [0, 0, 0, 0, 1, 1, 3, 8],
+               "payload": [0, 0, 16, 16, 1024, 1024, 65536]},
+    "emitter": {"ops": [5, 20, 40, 80], "rate": [0.0, 0.0, 2000.0], "payload": [0, 64, 4096]},
+    "listener": {"count": [1, 2, 3]},
+    "forwarder": {},
+    "churner": {"ops": [2, 5, 10], "rate": [100.0]},
+    "namer": {"ops": [2, 5, 10], "rate": [100.0]},
+}
+# Roles a generated scenario may have besides its service and caller, with their chances;
+# an emitter brings listeners (and sometimes a forwarder) with it.
+OPTIONAL_ROLES = {"emitter": 0.7, "churner": 0.2, "namer": 0.2}
+FORWARDER_P = 0.2
+
+
+def new_group(rng: random.Random, role: str) -> dict[str, Any]:
+    return {"role": role, **{k: rng.choice(v) for k, v in ROLE_FIELDS[role].items()}}
+
+
 def _clients(rng: random.Random) -> list[dict[str, Any]]:
     # Short on purpose: a campaign lives on many executions a second, not on long ones.
-    out: list[dict[str, Any]] = [{"role": "service",
-                                  "delay": rng.choice([0.0, 0.0, 0.0, 0.001])}]
-    out.append({"role": "caller", "count": rng.randint(1, 3), "ops": rng.randint(5, 40),
-                "rate": rng.choice([0.0, 0.0, 1000.0]), "timeout": 1.0,
-                "fds": rng.choice([0, 0, 0, 1, 3]), "payload": rng.choice([0, 16, 1024])})
-    if rng.random() < 0.7:
-        out.append({"role": "emitter", "ops": rng.randint(5, 80),
-                    "rate": rng.choice([0.0, 0.0, 2000.0]), "payload": rng.choice([0, 64, 4096])})
-        out.append({"role": "listener", "count": rng.randint(1, 3)})
-        if rng.random() < 0.2:
-            out.append({"role": "forwarder"})
-    if rng.random() < 0.2:
-        out.append({"role": "churner", "ops": rng.randint(2, 10), "rate": 100.0})
-    if rng.random() < 0.2:
-        out.append({"role": "namer", "ops": rng.randint(2, 10), "rate": 100.0})
+    out = [new_group(rng, "service"), new_group(rng, "caller")]
+    for role, chance in OPTIONAL_ROLES.items():
+        if rng.random() < chance:
+            out.append(new_group(rng, role))
+            if role == "emitter":
+                out.append(new_group(rng, "listener"))
+                if rng.random() < FORWARDER_P:
+                    out.append(new_group(rng, "forwarder"))
     return out
 
 
@@ -227,20 +244,65 @@ def _shift_time(rng, sc, _corpus, _other_uids) -> bool:
     return True
 
 
-# What a client field may become under mutation (short executions, sane loads).
-CLIENT_DOMAINS: dict[str, list[Any]] = {
-    "count": [1, 2, 3, 4], "ops": [2, 10, 40, 80, 150], "rate": [0.0, 100.0, 1000.0],
-    "payload": [0, 16, 1024, 65536], "fds": [0, 1, 3, 8], "delay": [0.0, 0.001, 0.005],
-}
-
-
 def _change_client(rng, sc, _corpus, _other_uids) -> bool:
+    """One field of one client group drawn again."""
     group = rng.choice(sc["clients"])
-    keys = [k for k in CLIENT_DOMAINS if k in group]
+    keys = sorted(ROLE_FIELDS.get(group["role"], {}))
     if not keys:
         return False
     key = rng.choice(keys)
-    group[key] = rng.choice(CLIENT_DOMAINS[key])
+    group[key] = rng.choice(ROLE_FIELDS[group["role"]][key])
+    return True
+
+
+def _regenerate_client(rng, sc, _corpus, _other_uids) -> bool:
+    """One client group drawn again as a whole (same role, same name)."""
+    i = rng.randrange(len(sc["clients"]))
+    old = sc["clients"][i]
+    if old["role"] not in ROLE_FIELDS:
+        return False
+    sc["clients"][i] = {**new_group(rng, old["role"]),
+                        **({"name": old["name"]} if "name" in old else {})}
+    return True
+
+
+def _add_client(rng, sc, _corpus, _other_uids) -> bool:
+    """A group of a role the scenario does not have yet."""
+    have = {c["role"] for c in sc["clients"]}
+    missing = [r for r in ROLE_FIELDS if r not in have]
+    if not missing:
+        return False
+    sc["clients"].append(new_group(rng, rng.choice(missing)))
+    return True
+
+
+def _remove_client(rng, sc, _corpus, _other_uids) -> bool:
+    """Any group but the service (whose name the callers call)."""
+    others = [i for i, c in enumerate(sc["clients"]) if c["role"] != "service"]
+    if len(others) < 2:
+        return False
+    sc["clients"].pop(rng.choice(others))
+    return True
+
+
+def _recombine(rng, sc, _corpus, other_uids) -> bool:
+    """Half of the scenario drawn afresh: every client role and schedule step comes from the
+    parent or from a new generation, by a coin each. Small mutations change one field of one
+    group at a time, so they reach a value generation draws in one go only after dozens of
+    tries; this keeps half of what made the parent interesting and redraws the rest."""
+    fresh = generate(rng, sc["name"], other_uids)
+    mine = {c["role"]: c for c in sc["clients"] if "name" not in c}
+    theirs = {c["role"]: c for c in fresh["clients"]}
+    clients = [c for c in sc["clients"] if "name" in c]  # named groups: schedule targets
+    for role in sorted(set(mine) | set(theirs)):
+        pick = mine.get(role) if rng.random() < 0.5 else theirs.get(role)
+        if pick is not None:
+            clients.append(pick)
+    if not any(c["role"] == "service" for c in clients):
+        clients.insert(0, theirs["service"])
+    sc["clients"] = clients
+    sc["schedule"] = [s for s in sc["schedule"] if rng.random() < 0.5] + [
+        s for s in fresh["schedule"] if rng.random() < 0.5]
     return True
 
 
@@ -273,7 +335,11 @@ MUTATORS: dict[str, Mutator] = {
     "change-param": _change_param,
     "shift-time": _shift_time,
     "change-client": _change_client,
+    "regenerate-client": _regenerate_client,
+    "add-client": _add_client,
+    "remove-client": _remove_client,
     "splice": _splice,
+    "recombine": _recombine,
     "mutate-bytes": _mutate_bytes,
 }
 

@@ -40,6 +40,7 @@ FATAL_IN_A_ROW = 3
 # killed (its janitor cleans up after it) and replaced, and the scenario kept in OUT/overran/.
 OVERRUN_S = 60.0
 MINIMIZE_GRACE_S = 20.0
+BOUND_GUESS_S = 1.0  # the cost of an execution that did not report its own
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -65,7 +66,23 @@ class CampaignConfig:
 class CorpusEntry:
     index: int
     scenario: Scenario
-    new_features: int
+    features: frozenset[str]  # all it showed, not only what was new then
+    seconds: float  # what one execution of it costs
+
+
+# An execution faster than this is not favoured further: the fixed cost of any run dominates.
+MIN_ENTRY_S = 0.25
+
+
+def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[float]:
+    """How likely each corpus entry is to be mutated next: the rarer the behaviour it shows
+    and the cheaper it is to run, the likelier. Rarity is the sum over its features of
+    1 / (executions that showed the feature): a feature every execution shows adds next to
+    nothing, one only this entry reached adds 1. So an entry that got a step further into a
+    bug (a new error, a new bus state) is where the campaign keeps digging, until the
+    behaviour is common."""
+    return [sum(1.0 / max(1, hits.get(f, 1)) for f in e.features) / max(MIN_ENTRY_S, e.seconds)
+            for e in corpus]
 
 
 @dataclass
@@ -235,6 +252,16 @@ class Workers:
             janitor().forget_group(p.pid)
 
 
+# Findings after which the bus no longer served: its execution is not built on (as AFL keeps
+# crashing inputs out of its queue): whatever followed the crash went unobserved, and its
+# mutants mostly crash the same way again, each costing a new bus, while a deeper bug behind
+# the same first steps is never reached. The finding itself is stored as usual.
+def _bus_lost(result: dict[str, Any]) -> bool:
+    return any(not f["by_policy"] and (f["oracle"] == "hang" or f["oracle"] == "crash"
+                                       and str(f.get("kind", "")).startswith("bus-"))
+               for f in result.get("findings", []))
+
+
 class Campaign:
     def __init__(self, config: CampaignConfig, progress: Progress | None = None,
                  workers_stderr: IO[str] | None = None):
@@ -247,6 +274,7 @@ class Campaign:
         self.store = CrashStore(config.crashes)
         self.corpus: list[CorpusEntry] = []
         self.seen: set[str] = set()
+        self.hits: dict[str, int] = {}  # feature -> executions that showed it
         self.stats = CampaignStats()
         self.next_n = 0  # how many of this shard's indexes were handed out
         self.scratch = 0  # indexes for minimizer runs, out of the campaign's own range
@@ -338,9 +366,7 @@ class Campaign:
         return generate(rng, name, self.c.other_uids, self.c.short), None, []
 
     def _pick_parent(self, rng) -> CorpusEntry:
-        # Favour entries that brought more new behaviour, and recent ones.
-        weights = [1 + e.new_features + i / len(self.corpus) for i, e in enumerate(self.corpus)]
-        return rng.choices(self.corpus, weights=weights)[0]
+        return rng.choices(self.corpus, weights=parent_weights(self.corpus, self.hits))[0]
 
     def _request(self, index: int, scenario: Scenario, tag: str = "exec") -> dict[str, Any]:
         # Minimizer and reliability runs get a fresh bus, as `rig.py replay` will: a case
@@ -355,13 +381,16 @@ class Campaign:
         scenario, parent, mutations = self.pending_meta.pop(index)
         self.stats.executions += 1
         self.bus_version = (result.get("bus") or {}).get("version") or self.bus_version
-        feats = set(result.get("features", []))
+        feats = frozenset(result.get("features", []))
         new = feats - self.seen
         self.seen |= feats
+        for f in feats:
+            self.hits[f] = self.hits.get(f, 0) + 1
         if result.get("error"):
             self.stats.errors += 1
-        if new and self.c.feedback:
-            self.corpus.append(CorpusEntry(index, scenario, len(new)))
+        if new and self.c.feedback and not _bus_lost(result):
+            self.corpus.append(CorpusEntry(index, scenario, feats,
+                                           float(result.get("seconds") or BOUND_GUESS_S)))
         stored = []
         for f in result.get("findings", []):
             if f["by_policy"]:
@@ -381,7 +410,8 @@ class Campaign:
             if self._store_new(sig, f, scenario, result):
                 stored.append(sig)
         self.log.write(json.dumps({
-            "index": index, "parent": parent, "mutations": mutations,
+            "index": index, "at": round(time.monotonic() - self.started, 2),
+            "parent": parent, "mutations": mutations,
             "seconds": result.get("seconds"), "events": result.get("events"),
             "new_features": sorted(new), "findings": [f["signature"] for f in
                                                       result.get("findings", [])],

@@ -21,6 +21,8 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --crash-on-fds N      abort when a message carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
+  --chain-bug           a bug three steps deep, each step visible from outside (see Chain), for
+                        showing what feedback buys a campaign (benchmarks/campaign.py)
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ import subprocess
 import sys
 import time
 
-MSG_SIGNAL, MSG_RETURN = 4, 2
+MSG_CALL, MSG_RETURN, MSG_SIGNAL = 1, 2, 4
+NO_REPLY_EXPECTED = 1
 TEST_INTERFACE = "org.busrig.Test"
 BUS = "org.freedesktop.DBus"
 FIELD_SENDER, FIELD_INTERFACE, FIELD_MEMBER, FIELD_DEST, FIELD_REPLY_SERIAL = 7, 2, 3, 6, 5
@@ -147,6 +150,36 @@ def send_all(sock: socket.socket, data: bytes, fds: list[int]) -> None:
 
 # --- the relay ----------------------------------------------------------------------------
 
+class Chain:
+    """A bug that needs three things to happen while clients stay connected, each of which
+    changes what clients see, as a real bus's quota and error paths do:
+
+    1. the relay keeps an fd quota per receiving connection (CHAIN_FD_QUOTA fds in total);
+       a message that would go over it is refused: the sender gets LimitsExceeded;
+    2. a broadcast of CHAIN_BIG_SIGNAL bytes or more, once some connection went over its
+       quota, corrupts the relay's bookkeeping: from then on it drops test broadcasts and
+       answers every call to a peer with NoMemory;
+    3. in that state, a RequestName or ReleaseName kills it with SIGSEGV (a use after free,
+       told apart from the other crash bugs' SIGABRT).
+
+    The state is the session's: it is forgotten when the last client disconnects, so one
+    execution of a campaign cannot prepare the bug for the next."""
+
+    def __init__(self) -> None:
+        self.received_fds: dict[Pair, int] = {}  # fds delivered to each connection
+        self.over_quota = False
+        self.degraded = False
+        self.serial = 1 << 30
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+CHAIN_FD_QUOTA = 64
+CHAIN_BIG_SIGNAL = 4096
+NAME_METHODS = frozenset({"RequestName", "ReleaseName"})
+
+
 class Pair:
     """One client connection and its upstream connection to the real daemon."""
 
@@ -177,6 +210,7 @@ class Relay:
         self.by_name: dict[str, Pair] = {}
         self.delivered = 0
         self.kept: list[object] = []  # what the leak bugs hold on to
+        self.chain = Chain() if args.chain_bug else None
 
     def chance(self, p: float) -> bool:
         return p > 0 and self.rng.random() < p
@@ -227,6 +261,8 @@ class Relay:
         self.pairs = {k: v for k, v in self.pairs.items() if v is not pair}
         if pair.unique_name:
             self.by_name.pop(pair.unique_name, None)
+        if self.chain is not None and not self.pairs:
+            self.chain.reset()
 
     def pump(self, pair: Pair, direction: str) -> None:
         src = pair.client if direction == "up" else pair.upstream
@@ -256,7 +292,8 @@ class Relay:
                 os.close(fd)  # sendmsg passed duplicates; ours are done
 
     def watch_up(self, pair: Pair, data: bytes) -> None:
-        """Note GetConnectionCredentials calls so their replies can carry the true peer."""
+        """Note GetConnectionCredentials calls so their replies can carry the true peer (and,
+        with the chain bug, name requests)."""
         pair.up += data
         if pair.sasl_up:
             at = pair.up.find(b"BEGIN\r\n")
@@ -271,6 +308,9 @@ class Relay:
                 return
             msg, pair.up = pair.up[:n], pair.up[n:]
             f = header_fields(msg)
+            if (self.chain is not None and self.chain.degraded and f.get(FIELD_DEST) == BUS
+                    and f.get(FIELD_MEMBER) in NAME_METHODS):
+                segfault()
             if f.get(FIELD_MEMBER) in CREDENTIAL_METHODS and f.get(FIELD_DEST) == BUS:
                 try:
                     call = parse(msg)
@@ -315,6 +355,8 @@ class Relay:
         if pair.unique_name is None and kind == MSG_RETURN and f.get(FIELD_SENDER) == BUS:
             pair.unique_name = f.get(FIELD_DEST)  # the Hello reply names the client
             self.by_name[pair.unique_name] = pair
+        if self.chain is not None and self.chain_refuses(pair, msg, f, fds):
+            return
         tick = kind == MSG_SIGNAL and f.get(FIELD_INTERFACE) == TEST_INTERFACE and not fds
         peer_reply = kind == MSG_RETURN and f.get(FIELD_SENDER) != BUS and not fds
         if kind == MSG_RETURN and f.get(FIELD_REPLY_SERIAL) in pair.cred_queries:
@@ -339,6 +381,48 @@ class Relay:
         send_all(pair.client, msg, fds)
         if peer_reply and self.chance(a.dup_replies):
             send_all(pair.client, msg, [])
+
+    def chain_refuses(self, pair: Pair, msg: bytes, f: dict[int, object],
+                      fds: list[int]) -> bool:
+        """The chain bug's steps 1 and 2 (see Chain); True if the message is not delivered."""
+        chain, kind = self.chain, msg[1]
+        assert chain is not None
+        if kind == MSG_SIGNAL and len(msg) >= CHAIN_BIG_SIGNAL and chain.over_quota:
+            chain.degraded = True
+        if chain.degraded:
+            if kind == MSG_SIGNAL and f.get(FIELD_INTERFACE) == TEST_INTERFACE:
+                return True
+            if kind == MSG_CALL and f.get(FIELD_SENDER) != BUS:
+                self.refuse(msg, f, "org.freedesktop.DBus.Error.NoMemory")
+                return True
+        if fds:
+            got = chain.received_fds.get(pair, 0) + len(fds)
+            if got > CHAIN_FD_QUOTA:
+                chain.over_quota = True
+                self.refuse(msg, f, "org.freedesktop.DBus.Error.LimitsExceeded")
+                return True
+            chain.received_fds[pair] = got
+        return False
+
+    def refuse(self, msg: bytes, f: dict[int, object], error: str) -> None:
+        """Answer a call in the bus's name instead of delivering it."""
+        sender = self.by_name.get(str(f.get(FIELD_SENDER)))
+        if msg[1] != MSG_CALL or sender is None or sender.closed or msg[2] & NO_REPLY_EXPECTED:
+            return
+        from jeepney import HeaderFields, new_error
+        from jeepney.low_level import Endianness, Header, Message, MessageType
+        endian = "<" if msg[0:1] == b"l" else ">"
+        (serial,) = struct.unpack(endian + "I", msg[8:12])
+        call = Message(Header(Endianness.little, MessageType.method_call, 0, 1, 0, serial,
+                              {HeaderFields.sender: sender.unique_name}), ())
+        error_msg = new_error(call, error, "s", ("refused by the relay",))
+        error_msg.header.fields[HeaderFields.sender] = BUS
+        assert self.chain is not None
+        self.chain.serial += 1
+        try:
+            send_all(sender.client, error_msg.serialise(serial=self.chain.serial), [])
+        except OSError:
+            self.close(sender)
 
     def release_held(self) -> None:
         now = time.monotonic()
@@ -375,6 +459,11 @@ class Relay:
         sig = parse(msg)
         sig.header.fields[HeaderFields.sender] = self.rng.choice(sorted(others))
         return sig.serialise(serial=sig.header.serial)
+
+
+def segfault() -> None:
+    signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def hang(spin: bool) -> None:
@@ -420,6 +509,7 @@ def main() -> None:
     p.add_argument("--crash-on-fds", type=int, default=0, metavar="N")
     p.add_argument("--hang-on-size", type=int, default=0, metavar="N")
     p.add_argument("--bad-exit", type=int, default=0, metavar="CODE")
+    p.add_argument("--chain-bug", action="store_true")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     workdir = os.environ["BUSRIG_DIR"]

@@ -4,9 +4,11 @@ relay with no bug switched on (and real dbus-daemon / dbus-broker) leaves every 
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from tests.conftest import DATA, ROOT, SCENARIOS, run_rig
 
@@ -64,3 +66,31 @@ def test_relay_without_bugs_is_judged_healthy(scenario: Path, tmp_path: Path):
     run = run_rig("run", str(scenario), "--bus-cmd", RELAY, "--seed", "1", out=tmp_path / "out")
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.findings == []
+
+
+# How far into the chain bug each variant of relay_chain.toml gets, and what that shows.
+CHAIN_STEPS = {
+    1: set(),  # refused calls (LimitsExceeded) are the relay's quota, not a bug
+    2: {("loss", "broadcast-lost")},
+    3: {("crash", "bus-died:SIGSEGV")},
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("steps", list(CHAIN_STEPS))
+def test_chain_bug_shows_each_step(steps: int, tmp_path: Path):
+    scenario = tomllib.loads((DATA / "relay_chain.toml").read_text())
+    keep = {"service", "caller", "listener", "emitter", "late", "namer"}
+    keep -= {"emitter", "late", "namer"} if steps == 1 else {"namer"} if steps == 2 else set()
+    scenario["clients"] = [c for c in scenario["clients"] if c.get("name", c["role"]) in keep]
+    scenario["schedule"] = [s for s in scenario["schedule"] if s["target"] in keep]
+    path = tmp_path / "chain.toml"
+    path.write_text(tomli_w.dumps(scenario))
+    run = run_rig("run", str(path), "--bus-cmd", f"{RELAY} --chain-bug", "--seed", "1",
+                  out=tmp_path / "out")
+    assert run.returncode == (1 if CHAIN_STEPS[steps] else 0), run.stdout + run.stderr
+    assert found(run) >= CHAIN_STEPS[steps] and found(run) <= CHAIN_STEPS[steps] | {
+        ("loss", "broadcast-lost")}, run.stdout
+    history = (tmp_path / "out" / "history.jsonl").read_text()
+    assert "org.freedesktop.DBus.Error.LimitsExceeded" in history
+    assert ("org.freedesktop.DBus.Error.NoMemory" in history) == (steps >= 2)
