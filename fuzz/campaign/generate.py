@@ -36,6 +36,7 @@ CLIENT_ACTIONS = ("kill", "stop", "start")
 TRIGGERS = ("replies-pending", "mid-broadcast", "mid-auth")
 MAX_AT = 0.2  # faults land within the first 0.2 s of traffic: executions stay short
 BOUND_S = 4.0
+MAX_STEPS = 12  # a mutated schedule grows no longer than this
 SHORT_BOUND_S = 2.0  # still past hang_after: a bus hung early is caught before the end
 # dbus-daemon drops a connection whose own socket is stuck in flight (fd-abuse
 # pending-disconnect) only after pending_fd_timeout, 150 s by default: far past an execution's
@@ -205,7 +206,7 @@ def mutate(rng: random.Random, parent: Scenario, corpus: list[Scenario], name: s
 
 
 def _insert_step(rng, sc, _corpus, other_uids) -> bool:
-    if len(sc["schedule"]) >= 12:
+    if len(sc["schedule"]) >= MAX_STEPS:
         return False
     sc["schedule"].append(new_step(rng, sc, other_uids))
     return True
@@ -301,8 +302,8 @@ def _recombine(rng, sc, _corpus, other_uids) -> bool:
     if not any(c["role"] == "service" for c in clients):
         clients.insert(0, theirs["service"])
     sc["clients"] = clients
-    sc["schedule"] = [s for s in sc["schedule"] if rng.random() < 0.5] + [
-        s for s in fresh["schedule"] if rng.random() < 0.5]
+    sc["schedule"] = ([s for s in sc["schedule"] if rng.random() < 0.5]
+                      + [s for s in fresh["schedule"] if rng.random() < 0.5])[:MAX_STEPS]
     return True
 
 
@@ -314,7 +315,7 @@ def _splice(rng, sc, corpus, _other_uids) -> bool:
     donor = rng.choice(donors)["schedule"]
     start = rng.randrange(len(donor))
     taken = copy.deepcopy(donor[start:start + rng.randint(1, 3)])
-    sc["schedule"] = (sc["schedule"] + taken)[:12]
+    sc["schedule"] = (sc["schedule"] + taken)[:MAX_STEPS]
     return True
 
 

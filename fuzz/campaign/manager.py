@@ -68,6 +68,7 @@ class CorpusEntry:
     scenario: Scenario
     features: frozenset[str]  # all it showed, not only what was new then
     seconds: float  # what one execution of it costs
+    picks: int = 0  # children made of it so far
 
 
 # An execution faster than this is not favoured further: the fixed cost of any run dominates.
@@ -75,14 +76,17 @@ MIN_ENTRY_S = 0.25
 
 
 def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[float]:
-    """How likely each corpus entry is to be mutated next: the rarer the behaviour it shows
-    and the cheaper it is to run, the likelier. Rarity is the sum over its features of
-    1 / (executions that showed the feature): a feature every execution shows adds next to
-    nothing, one only this entry reached adds 1. So an entry that got a step further into a
-    bug (a new error, a new bus state) is where the campaign keeps digging, until the
-    behaviour is common."""
-    return [sum(1.0 / max(1, hits.get(f, 1)) for f in e.features) / max(MIN_ENTRY_S, e.seconds)
-            for e in corpus]
+    """How likely each corpus entry is to be mutated next: the rarer the behaviour it shows,
+    the cheaper it is to run and the fewer children it has had, the likelier.
+
+    Rarity is the sum over its features of 1 / (executions that showed the feature): a
+    feature every execution shows adds next to nothing, one only this entry reached adds 1.
+    Dividing by 1 + its children so far (AFLFast's idea) puts a new entry first: an entry
+    that just got one step further into a bug is mutated right away, several times, instead
+    of waiting its turn behind a hundred older entries.
+    """
+    return [sum(1.0 / max(1, hits.get(f, 1)) for f in e.features)
+            / max(MIN_ENTRY_S, e.seconds) / (1 + e.picks) for e in corpus]
 
 
 @dataclass
@@ -366,7 +370,9 @@ class Campaign:
         return generate(rng, name, self.c.other_uids, self.c.short), None, []
 
     def _pick_parent(self, rng) -> CorpusEntry:
-        return rng.choices(self.corpus, weights=parent_weights(self.corpus, self.hits))[0]
+        parent = rng.choices(self.corpus, weights=parent_weights(self.corpus, self.hits))[0]
+        parent.picks += 1
+        return parent
 
     def _request(self, index: int, scenario: Scenario, tag: str = "exec") -> dict[str, Any]:
         # Minimizer and reliability runs get a fresh bus, as `rig.py replay` will: a case

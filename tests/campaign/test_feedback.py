@@ -50,6 +50,13 @@ def test_a_cheaper_entry_is_mutated_more_often_down_to_a_floor():
     assert fast == 4 * slow and instant > fast and instant == also_instant
 
 
+def test_an_entry_with_fewer_children_is_mutated_more_often():
+    old, new = entry(0, {"a"}), entry(1, {"a"})
+    old.picks = 9
+    w_old, w_new = parent_weights([old, new], {"a": 2})
+    assert w_new == 10 * w_old
+
+
 def test_mutation_draws_client_fields_from_the_generators_values():
     corpus = [generate(scenario_rng(5, i), f"g{i}") for i in range(20)]
     for i in range(300):
