@@ -11,10 +11,11 @@
    - a message of 60,000 bytes or more hangs it (one big-message attack or a caller's 64 KiB
      payload: shallow);
    - a message with 8 or more fds aborts it (a caller passing 8 fds: shallow);
-   - the chain bug (relay.py --chain-bug): fds over the relay's quota (step 1, callers see
-     LimitsExceeded), then a 4 KiB broadcast (step 2, calls get NoMemory, broadcasts are lost),
-     then a name request: SIGSEGV. Each step is as likely in a generated scenario as the
-     shallow bugs; all three in one scenario, in that order, are not.
+   - the chain bug (relay.py --chain-bug): three things in one session, in any order: a
+     connection sent more than 64 fds (callers then see LimitsExceeded: "chain-1"), a 4 KiB
+     broadcast (with the first: broadcasts lost, calls get NoMemory: "chain-2"), a second
+     well-known name requested; all three: SIGSEGV. Each is about as likely in a generated
+     scenario as a shallow bug; all three together are not.
    It prints, per campaign, the distinct signatures stored and when (seconds into the
    campaign) each planted bug and each chain step was first seen.
 """

@@ -21,8 +21,9 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --crash-on-fds N      abort when a message carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
-  --chain-bug           a bug three steps deep, each step visible from outside (see Chain), for
-                        showing what feedback buys a campaign (benchmarks/campaign.py)
+  --chain-bug           a crash that needs three things in one session, the first two visible
+                        from outside (see Chain): what feedback buys a campaign
+                        (benchmarks/campaign.py)
 """
 
 from __future__ import annotations
@@ -151,25 +152,34 @@ def send_all(sock: socket.socket, data: bytes, fds: list[int]) -> None:
 # --- the relay ----------------------------------------------------------------------------
 
 class Chain:
-    """A bug that needs three things to happen while clients stay connected, each of which
-    changes what clients see, as a real bus's quota and error paths do:
+    """A bug that needs three things in one session (while any client stays connected), in any
+    order; the first two change what clients see, as a real bus's quota and error paths do:
 
-    1. the relay keeps an fd quota per receiving connection (CHAIN_FD_QUOTA fds in total);
-       a message that would go over it is refused: the sender gets LimitsExceeded;
-    2. a broadcast of CHAIN_BIG_SIGNAL bytes or more, once some connection went over its
-       quota, corrupts the relay's bookkeeping: from then on it drops test broadcasts and
-       answers every call to a peer with NoMemory;
-    3. in that state, a RequestName or ReleaseName kills it with SIGSEGV (a use after free,
-       told apart from the other crash bugs' SIGABRT).
+    - quota: the relay keeps an fd quota per receiving connection (CHAIN_FD_QUOTA fds in
+      total); a message that would go over it is refused, its sender gets LimitsExceeded;
+    - big broadcast: a signal of CHAIN_BIG_SIGNAL bytes or more is delivered. Together with the
+      quota this corrupts the relay's bookkeeping ("degraded"): from then on it drops test
+      broadcasts and answers every call to a peer with NoMemory;
+    - second name: a well-known name other than the session's first one is requested.
+    All three: SIGSEGV (a use after free, told apart from the other crash bugs' SIGABRT).
 
     The state is the session's: it is forgotten when the last client disconnects, so one
-    execution of a campaign cannot prepare the bug for the next."""
+    execution of a campaign cannot prepare the bug for the next, and a case replays alone."""
 
     def __init__(self) -> None:
         self.received_fds: dict[Pair, int] = {}  # fds delivered to each connection
         self.over_quota = False
-        self.degraded = False
+        self.big_signal = False
+        self.names: set[str] = set()
         self.serial = 1 << 30
+
+    @property
+    def degraded(self) -> bool:
+        return self.over_quota and self.big_signal
+
+    def check(self) -> None:
+        if self.degraded and len(self.names) >= 2:
+            segfault()
 
     def reset(self) -> None:
         self.__init__()
@@ -177,7 +187,6 @@ class Chain:
 
 CHAIN_FD_QUOTA = 64
 CHAIN_BIG_SIGNAL = 4096
-NAME_METHODS = frozenset({"RequestName", "ReleaseName"})
 
 
 class Pair:
@@ -308,9 +317,9 @@ class Relay:
                 return
             msg, pair.up = pair.up[:n], pair.up[n:]
             f = header_fields(msg)
-            if (self.chain is not None and self.chain.degraded and f.get(FIELD_DEST) == BUS
-                    and f.get(FIELD_MEMBER) in NAME_METHODS):
-                segfault()
+            if (self.chain is not None and f.get(FIELD_DEST) == BUS
+                    and f.get(FIELD_MEMBER) == "RequestName"):
+                self.chain_name(msg)
             if f.get(FIELD_MEMBER) in CREDENTIAL_METHODS and f.get(FIELD_DEST) == BUS:
                 try:
                     call = parse(msg)
@@ -382,13 +391,23 @@ class Relay:
         if peer_reply and self.chance(a.dup_replies):
             send_all(pair.client, msg, [])
 
+    def chain_name(self, msg: bytes) -> None:
+        assert self.chain is not None
+        try:
+            self.chain.names.add(str(parse(msg).body[0]))
+        except Exception:  # noqa: BLE001 - malformed: the inner bus will say so
+            return
+        self.chain.check()
+
     def chain_refuses(self, pair: Pair, msg: bytes, f: dict[int, object],
                       fds: list[int]) -> bool:
-        """The chain bug's steps 1 and 2 (see Chain); True if the message is not delivered."""
+        """The chain bug's quota and broadcast steps (see Chain); True if the message is not
+        delivered."""
         chain, kind = self.chain, msg[1]
         assert chain is not None
-        if kind == MSG_SIGNAL and len(msg) >= CHAIN_BIG_SIGNAL and chain.over_quota:
-            chain.degraded = True
+        if kind == MSG_SIGNAL and len(msg) >= CHAIN_BIG_SIGNAL:
+            chain.big_signal = True
+            chain.check()
         if chain.degraded:
             if kind == MSG_SIGNAL and f.get(FIELD_INTERFACE) == TEST_INTERFACE:
                 return True
@@ -399,6 +418,7 @@ class Relay:
             got = chain.received_fds.get(pair, 0) + len(fds)
             if got > CHAIN_FD_QUOTA:
                 chain.over_quota = True
+                chain.check()
                 self.refuse(msg, f, "org.freedesktop.DBus.Error.LimitsExceeded")
                 return True
             chain.received_fds[pair] = got
