@@ -12,7 +12,7 @@
      payload: shallow);
    - a message with 8 or more fds aborts it (a caller passing 8 fds: shallow);
    - the chain bug (relay.py --chain-bug): three things in one session, in any order: a
-     connection sent more than 64 fds (callers then see LimitsExceeded: "chain-1"), a 4 KiB
+     connection was sent more than 128 fds (callers then see LimitsExceeded: "chain-1"), a 4 KiB
      broadcast (with the first: broadcasts lost, calls get NoMemory: "chain-2"), a second
      well-known name requested; all three: SIGSEGV. Each is about as likely in a generated
      scenario as a shallow bug; all three together are not.

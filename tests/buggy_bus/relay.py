@@ -185,7 +185,7 @@ class Chain:
         self.__init__()
 
 
-CHAIN_FD_QUOTA = 64
+CHAIN_FD_QUOTA = 128
 CHAIN_BIG_SIGNAL = 4096
 
 
