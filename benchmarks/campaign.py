@@ -1,12 +1,13 @@
 """Campaign throughput and the worth of feedback, measured side by side in one run.
 
     python benchmarks/campaign.py [SECONDS] [--only throughput|feedback] [--seeds N]
+                                  [--first-seed S]
 
 1. Executions per second of a campaign (no minimization) against dbus-daemon and dbus-broker,
    and with "short" executions only (traffic and at most one fault, the shape the issue's goal
    names). SECONDS per campaign, default 60.
 2. Feedback against pure random generation on the buggy relay with three planted bugs of
-   different depth, N seeds (default 3) of 2 x SECONDS each, both modes on the same seed,
+   different depth, N seeds from S (default 3 from 11) of 2 x SECONDS each, both modes on the same seed,
    budget, workers and bus:
    - a message of 60,000 bytes or more hangs it (one big-message attack or a caller's 64 KiB
      payload: shallow);
@@ -99,7 +100,7 @@ def throughput(seconds: float) -> None:
         print(f"  {label:32} {s['execs']:5} executions  {s['execs_per_s']:6.2f}/s")
 
 
-def feedback(seconds: float, seeds: int) -> None:
+def feedback(seconds: float, seeds: range) -> None:
     print(f"\nfeedback vs pure random generation on the buggy relay"
           f" ({BUGGY.split('relay.py')[1].strip()}), {seconds:g} s each, {FEEDBACK_JOBS} workers,"
           f" no minimization; first seen (s):")
@@ -107,7 +108,7 @@ def feedback(seconds: float, seeds: int) -> None:
     print(f"  {'mode':9} {'seed':>4} {'execs':>5} {'sigs':>4} {'feats':>5}  "
           + "  ".join(f"{m:>11}" for m in marks))
     totals = {"feedback": [0, 0.0, 0], "random": [0, 0.0, 0]}  # signatures, seconds, bugs
-    for seed in range(11, 11 + seeds):
+    for seed in seeds:
         for mode, extra in (("feedback", ()), ("random", ("--no-feedback",))):
             s = campaign(["--bus-cmd", BUGGY], seconds, "--no-minimize", "--jobs",
                          FEEDBACK_JOBS, *extra, seed=seed)
@@ -123,7 +124,7 @@ def feedback(seconds: float, seeds: int) -> None:
     print(f"  stored signatures per minute: feedback {per_min['feedback']:.2f},"
           f" random {per_min['random']:.2f}, ratio"
           f" {per_min['feedback'] / per_min['random'] if per_min['random'] else float('inf'):.2f}")
-    print(f"  planted bugs found (of {len(PLANTED) * seeds}): feedback {fb[2]},"
+    print(f"  planted bugs found (of {len(PLANTED) * len(seeds)}): feedback {fb[2]},"
           f" random {rnd[2]}")
 
 
@@ -132,11 +133,12 @@ def main() -> None:
     p.add_argument("seconds", nargs="?", type=float, default=60.0)
     p.add_argument("--only", choices=("throughput", "feedback"))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=11)
     args = p.parse_args()
     if args.only != "feedback":
         throughput(args.seconds)
     if args.only != "throughput":
-        feedback(2 * args.seconds, args.seeds)
+        feedback(2 * args.seconds, range(args.first_seed, args.first_seed + args.seeds))
 
 
 if __name__ == "__main__":

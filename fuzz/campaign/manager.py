@@ -40,7 +40,7 @@ FATAL_IN_A_ROW = 3
 # killed (its janitor cleans up after it) and replaced, and the scenario kept in OUT/overran/.
 OVERRUN_S = 60.0
 MINIMIZE_GRACE_S = 20.0
-BOUND_GUESS_S = 1.0  # the cost of an execution that did not report its own
+UNKNOWN_COST_S = 1.0  # what an execution that did not report its time is taken to cost
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -396,7 +396,7 @@ class Campaign:
             self.stats.errors += 1
         if new and self.c.feedback and not _bus_lost(result):
             self.corpus.append(CorpusEntry(index, scenario, feats,
-                                           float(result.get("seconds") or BOUND_GUESS_S)))
+                                           float(result.get("seconds") or UNKNOWN_COST_S)))
         stored = []
         for f in result.get("findings", []):
             if f["by_policy"]:
