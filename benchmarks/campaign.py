@@ -7,8 +7,8 @@
    and with "short" executions only (traffic and at most one fault, the shape the issue's goal
    names). SECONDS per campaign, default 60.
 2. Feedback against pure random generation on the buggy relay with three planted bugs of
-   different depth, N seeds from S (default 3 from 11) of 2 x SECONDS each, both modes on the same seed,
-   budget, workers and bus:
+   different depth, N seeds from S (default 3 from 11) of 2 x SECONDS each, both modes on the
+   same seed, budget, workers and bus:
    - a message of 60,000 bytes or more hangs it (one big-message attack or a caller's 64 KiB
      payload: shallow);
    - a message with 8 or more fds aborts it (a caller passing 8 fds: shallow);
@@ -104,7 +104,7 @@ def feedback(seconds: float, seeds: range) -> None:
     print(f"\nfeedback vs pure random generation on the buggy relay"
           f" ({BUGGY.split('relay.py')[1].strip()}), {seconds:g} s each, {FEEDBACK_JOBS} workers,"
           f" no minimization; first seen (s):")
-    marks = [*PLANTED, *STEPS, "chain-2"]
+    marks = [*PLANTED, *STEPS, *(m for m in MARKS if m not in PLANTED)]
     print(f"  {'mode':9} {'seed':>4} {'execs':>5} {'sigs':>4} {'feats':>5}  "
           + "  ".join(f"{m:>11}" for m in marks))
     totals = {"feedback": [0, 0.0, 0], "random": [0, 0.0, 0]}  # signatures, seconds, bugs
