@@ -17,8 +17,8 @@
      broadcast (with the first: broadcasts lost, calls get NoMemory: "chain-2"), a second
      well-known name requested; all three: SIGSEGV. A generated scenario has the first about
      one time in 40, the second one in 4, the third one in 4; all three one in about 800.
-   It prints, per campaign, the distinct signatures stored and when (seconds into the
-   campaign) each planted bug and each chain step was first seen.
+   It prints, per campaign, the distinct signatures stored (and how many per oracle) and when
+   (seconds into the campaign) each planted bug and each chain step was first seen.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY = f"{sys.executable} {os.path.join(ROOT, 'tests', 'buggy_bus', 'relay.py')}"
@@ -63,8 +64,10 @@ def campaign(bus: list[str], seconds: float, *extra: str, seed: int = 11) -> dic
     features = set()
     for e in log:
         features.update(e["new_features"])
+    oracles = Counter(sig.split("-")[0] for sig in summary["new_signatures"])
     summary.update(signatures=len(summary["new_signatures"]), distinct_features=len(features),
-                   first_seen=first_seen(log, findings))
+                   first_seen=first_seen(log, findings),
+                   by_oracle=" ".join(f"{o}:{n}" for o, n in sorted(oracles.items())))
     return summary
 
 
@@ -106,7 +109,7 @@ def feedback(seconds: float, seeds: range) -> None:
           f" no minimization; first seen (s):")
     marks = [*PLANTED, *STEPS, *(m for m in MARKS if m not in PLANTED)]
     print(f"  {'mode':9} {'seed':>4} {'execs':>5} {'sigs':>4} {'feats':>5}  "
-          + "  ".join(f"{m:>11}" for m in marks))
+          + "  ".join(f"{m:>11}" for m in marks) + "  stored by oracle")
     totals = {"feedback": [0, 0.0, 0], "random": [0, 0.0, 0]}  # signatures, seconds, bugs
     for seed in seeds:
         for mode, extra in (("feedback", ()), ("random", ("--no-feedback",))):
@@ -118,7 +121,8 @@ def feedback(seconds: float, seeds: range) -> None:
             totals[mode][2] += sum(1 for m in PLANTED if m in seen)
             print(f"  {mode:9} {seed:4} {s['execs']:5} {s['signatures']:4}"
                   f" {s['distinct_features']:5}  "
-                  + "  ".join(f"{seen[m]:11.1f}" if m in seen else f"{'-':>11}" for m in marks))
+                  + "  ".join(f"{seen[m]:11.1f}" if m in seen else f"{'-':>11}" for m in marks)
+                  + f"  {s['by_oracle']}")
     fb, rnd = totals["feedback"], totals["random"]
     per_min = {m: 60.0 * t[0] / t[1] for m, t in totals.items()}
     print(f"  stored signatures per minute: feedback {per_min['feedback']:.2f},"

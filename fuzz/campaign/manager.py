@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import selectors
 import shutil
 import subprocess
@@ -74,6 +75,10 @@ class CorpusEntry:
 
 # An execution faster than this is not favoured further: the fixed cost of any run dominates.
 MIN_ENTRY_S = 0.25
+# Children a new corpus entry gets before the weighted choice takes over (syzkaller "smashes"
+# every new input the same way): one that got one step further into a bug is worked on while
+# that step is fresh, not one pick in fifty as the weights alone gave it.
+SMASH = 8
 
 
 def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[float]:
@@ -91,6 +96,20 @@ def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[floa
     """
     return [sum(1.0 / max(1, hits.get(f, 1)) for f in e.features)
             / math.sqrt(max(MIN_ENTRY_S, e.seconds)) / (1 + e.picks) for e in corpus]
+
+
+def choose_parent(corpus: list[CorpusEntry], hits: dict[str, int],
+                  rng: random.Random) -> CorpusEntry:
+    """The newest entry that has had fewer than SMASH children, else a weighted choice.
+
+    Newest first: when a child of an entry being smashed joins the corpus, it is worked on
+    next, so a chain of steps is followed while each step is fresh (depth first); entries
+    that lost their turn keep no children so far, which weighs them up for later.
+    """
+    for entry in reversed(corpus):
+        if entry.picks < SMASH:
+            return entry
+    return rng.choices(corpus, weights=parent_weights(corpus, hits))[0]
 
 
 @dataclass
@@ -373,8 +392,8 @@ class Campaign:
         self.stats.generated += 1
         return generate(rng, name, self.c.other_uids, self.c.short), None, []
 
-    def _pick_parent(self, rng) -> CorpusEntry:
-        parent = rng.choices(self.corpus, weights=parent_weights(self.corpus, self.hits))[0]
+    def _pick_parent(self, rng: random.Random) -> CorpusEntry:
+        parent = choose_parent(self.corpus, self.hits, rng)
         parent.picks += 1
         return parent
 

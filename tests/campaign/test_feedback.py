@@ -6,7 +6,7 @@ import random
 
 from fuzz.campaign.features import features
 from fuzz.campaign.generate import ROLE_FIELDS, generate, mutate, scenario_rng
-from fuzz.campaign.manager import CorpusEntry, parent_weights
+from fuzz.campaign.manager import SMASH, CorpusEntry, choose_parent, parent_weights
 from tests.oracles.builder import H
 
 
@@ -71,6 +71,25 @@ def test_an_entry_with_fewer_children_is_mutated_more_often():
     old.picks = 9
     w_old, w_new = parent_weights([old, new], {"a": 2})
     assert w_new == 10 * w_old
+
+
+def test_a_new_entry_gets_its_first_children_before_the_weights_decide():
+    rng = random.Random(1)
+    rare_old = entry(0, {"rare"})
+    corpus = [rare_old, entry(1, {"common"})]
+    rare_old.picks = SMASH
+    newest_first = []
+    for _ in range(SMASH):
+        picked = choose_parent(corpus, {"rare": 1, "common": 100}, rng)
+        picked.picks += 1
+        newest_first.append(picked.index)
+    assert newest_first == [1] * SMASH
+    corpus.append(entry(2, {"common"}))  # a child of 1 joins: it is next, at once
+    assert choose_parent(corpus, {"rare": 1, "common": 100}, rng).index == 2
+    corpus[2].picks = SMASH
+    # all smashed: the weights decide, and the rare behaviour wins
+    picks = [choose_parent(corpus, {"rare": 1, "common": 100}, rng).index for _ in range(200)]
+    assert picks.count(0) > 150
 
 
 def test_mutation_draws_client_fields_from_the_generators_values():
