@@ -71,14 +71,19 @@ class CorpusEntry:
     features: frozenset[str]  # all it showed, not only what was new then
     seconds: float  # what one execution of it costs
     picks: int = 0  # children made of it so far
+    smash: bool = False  # it showed a new answer of the bus: children first (SMASH)
 
 
 # An execution faster than this is not favoured further: the fixed cost of any run dominates.
 MIN_ENTRY_S = 0.25
-# Children a new corpus entry gets before the weighted choice takes over (syzkaller "smashes"
-# every new input the same way): one that got one step further into a bug is worked on while
-# that step is fresh, not one pick in fifty as the weights alone gave it.
+# Children a new corpus entry gets before the weighted choice takes over, if what was new in
+# it is a new answer of the bus (syzkaller "smashes" every new input the same way): one that
+# got one step further into a bug is worked on while that step is fresh, not one pick in
+# fifty as the weights alone gave it. Only answers, not quantities: smashing every entry with
+# a new queue, latency or state bucket took all mutations (2026-11-27: 8 children for each of
+# ~50 entries in 120 s), and the first step of the chain bug came later, not sooner.
 SMASH = 8
+SMASH_ON = ("fail:", "attack-error:", "disconnect:", "finding:")
 
 
 def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[float]:
@@ -100,14 +105,15 @@ def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[floa
 
 def choose_parent(corpus: list[CorpusEntry], hits: dict[str, int],
                   rng: random.Random) -> CorpusEntry:
-    """The newest entry that has had fewer than SMASH children, else a weighted choice.
+    """The newest entry to smash that has had fewer than SMASH children, else a weighted
+    choice.
 
-    Newest first: when a child of an entry being smashed joins the corpus, it is worked on
-    next, so a chain of steps is followed while each step is fresh (depth first); entries
-    that lost their turn keep no children so far, which weighs them up for later.
+    Newest first: when a child of an entry being smashed shows yet another new answer, it is
+    worked on next, so a chain of steps is followed while each step is fresh (depth first);
+    entries that lost their turn keep no children so far, which weighs them up for later.
     """
     for entry in reversed(corpus):
-        if entry.picks < SMASH:
+        if entry.smash and entry.picks < SMASH:
             return entry
     return rng.choices(corpus, weights=parent_weights(corpus, hits))[0]
 
@@ -418,8 +424,9 @@ class Campaign:
         if result.get("error"):
             self.stats.errors += 1
         if new and self.c.feedback and not _bus_lost(result):
-            self.corpus.append(CorpusEntry(index, scenario, feats,
-                                           float(result.get("seconds") or UNKNOWN_COST_S)))
+            self.corpus.append(CorpusEntry(
+                index, scenario, feats, float(result.get("seconds") or UNKNOWN_COST_S),
+                smash=any(f.startswith(SMASH_ON) for f in new)))
         stored = []
         for f in result.get("findings", []):
             if f["by_policy"]:

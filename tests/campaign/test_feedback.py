@@ -73,20 +73,21 @@ def test_an_entry_with_fewer_children_is_mutated_more_often():
     assert w_new == 10 * w_old
 
 
-def test_a_new_entry_gets_its_first_children_before_the_weights_decide():
+def test_a_new_answer_gets_its_first_children_before_the_weights_decide():
     rng = random.Random(1)
     rare_old = entry(0, {"rare"})
-    corpus = [rare_old, entry(1, {"common"})]
-    rare_old.picks = SMASH
+    corpus = [rare_old, entry(1, {"common"}), entry(3, {"common"})]
+    corpus[1].smash = True  # entry 3 showed only a new quantity: no smashing
     newest_first = []
     for _ in range(SMASH):
         picked = choose_parent(corpus, {"rare": 1, "common": 100}, rng)
         picked.picks += 1
         newest_first.append(picked.index)
     assert newest_first == [1] * SMASH
-    corpus.append(entry(2, {"common"}))  # a child of 1 joins: it is next, at once
+    corpus.append(entry(2, {"common"}))  # a child of 1 with a new answer: next, at once
+    corpus[-1].smash = True
     assert choose_parent(corpus, {"rare": 1, "common": 100}, rng).index == 2
-    corpus[2].picks = SMASH
+    corpus[-1].picks = SMASH
     # all smashed: the weights decide, and the rare behaviour wins
     picks = [choose_parent(corpus, {"rare": 1, "common": 100}, rng).index for _ in range(200)]
     assert picks.count(0) > 150
