@@ -92,12 +92,11 @@ def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[floa
 
     Rarity is the sum over its features of 1 / (executions that showed the feature): a
     feature every execution shows adds next to nothing, one only this entry reached adds 1.
-    Dividing by 1 + its children so far (AFLFast's idea) puts a new entry first: an entry
-    that just got one step further into a bug is mutated right away, several times, instead
-    of waiting its turn behind a hundred older entries.
-    Cost counts by its square root: a deep bug often needs the heavier scenarios (many
-    callers, many fds), and dividing by the time itself starved them (2026-11-27, seed 14:
-    the entry that reached the chain bug's first step, at 1.1 s, got 3 children in 60 s).
+    Dividing by 1 + its children so far (AFLFast's idea) favours entries not yet worked on
+    over old ones with the same behaviour. Cost counts by its square root: a deep bug often
+    needs the heavier scenarios (many callers, many fds), and dividing by the time itself
+    starved them (the chain bug's first step needs executions of about 1 s, four times the
+    cheapest).
     """
     return [sum(1.0 / max(1, hits.get(f, 1)) for f in e.features)
             / math.sqrt(max(MIN_ENTRY_S, e.seconds)) / (1 + e.picks) for e in corpus]
