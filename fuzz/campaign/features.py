@@ -39,6 +39,15 @@ from typing import Any, Iterable, Sequence
 
 from fuzz.engine.history import Event
 
+# Features that are an answer of the bus (an error name, how a connection ended, a finding),
+# as against a quantity (queue, latency, memory buckets) or a process state: the campaign
+# works at once on a scenario that showed a new one (manager.SMASH).
+ANSWERS = ("fail:", "attack-error:", "disconnect:", "finding:")
+
+
+def is_answer(feature: str) -> bool:
+    return feature.startswith(ANSWERS)
+
 
 def bucket(value: float, base: int = 2) -> int:
     return 0 if value <= 1 else int(math.log2(value) / math.log2(base))

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable
 
 from fuzz.bus.factory import BusChoice
+from fuzz.campaign.features import is_answer
 from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng, to_toml
 from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
@@ -83,7 +84,6 @@ MIN_ENTRY_S = 0.25
 # a new queue, latency or state bucket took all mutations (2026-11-27: 8 children for each of
 # ~50 entries in 120 s), and the first step of the chain bug came later, not sooner.
 SMASH = 8
-SMASH_ON = ("fail:", "attack-error:", "disconnect:", "finding:")
 
 
 def parent_weights(corpus: list[CorpusEntry], hits: dict[str, int]) -> list[float]:
@@ -425,7 +425,7 @@ class Campaign:
         if new and self.c.feedback and not _bus_lost(result):
             self.corpus.append(CorpusEntry(
                 index, scenario, feats, float(result.get("seconds") or UNKNOWN_COST_S),
-                smash=any(f.startswith(SMASH_ON) for f in new)))
+                smash=any(is_answer(f) for f in new)))
         stored = []
         for f in result.get("findings", []):
             if f["by_policy"]:
