@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -35,11 +38,43 @@ def bus(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def rig_tmp(tmp_path: Path) -> Path:
-    """A TMPDIR of the test's own, so leftover temp dirs can be counted exactly."""
-    d = tmp_path / "tmp"
-    d.mkdir()
-    return d
+def rig_tmp() -> Iterator[Path]:
+    """A TMPDIR of the test's own, so leftover temp dirs can be counted exactly, even while
+    other tests run in parallel. It sits directly in /tmp and every uid may enter it, so the
+    rig keeps the private dirs of hostile clients of other uids there too (pytest's own temp
+    dirs are closed to other users, which would send the rig to /tmp itself)."""
+    d = Path(tempfile.mkdtemp(prefix="busrig-test-", dir="/tmp"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# Tests marked `alone` (the priority scenarios pin SCHED_FIFO work and CPU hogs to one CPU)
+# run while no other test runs, even under pytest-xdist: every test holds a shared lock on
+# RUN_LOCK for its duration, an `alone` test an exclusive one. GATE_LOCK gives the exclusive
+# side precedence: a waiting `alone` test holds it, so no new test starts meanwhile.
+LOCK_DIR = Path(tempfile.gettempdir())
+RUN_LOCK = LOCK_DIR / "busrig-tests.run.lock"
+GATE_LOCK = LOCK_DIR / "busrig-tests.gate.lock"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Outside pytest-timeout's timer: waiting for the lock is not the test's own time."""
+    alone = item.get_closest_marker("alone") is not None
+    with open(GATE_LOCK, "a") as gate, open(RUN_LOCK, "a") as run:
+        if alone:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fcntl.flock(run, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(gate, fcntl.LOCK_SH)
+            fcntl.flock(run, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(run, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 @dataclass
