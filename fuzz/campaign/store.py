@@ -26,6 +26,8 @@ from typing import Any, Iterator
 
 META = "meta.json"
 TMP_PREFIX = ".tmp-"
+# Version 2: a bus death is keyed by the crash report it printed, not by its exit status.
+SCHEMA = 2
 
 
 def store_signature(finding_signature: str, bus_kind: str) -> str:
@@ -53,6 +55,44 @@ class CrashStore:
         self.root = root
         os.makedirs(root, exist_ok=True)
         self._sweep()
+        self._rekey()
+
+    def _rekey(self) -> None:
+        """Give entries stored under an older signature scheme today's signature: the stored
+        history excerpt is judged again, the entry renamed (atomically) and the old signature
+        kept in meta.json's `aliases`, so a known case stays known and replays match it."""
+        from fuzz.engine.history import Event
+        from fuzz.oracles.crash import bus_death
+        from fuzz.oracles.finding import finding_signature
+        for sig in list(self.signatures()):
+            meta = self.meta(sig)
+            if meta.get("schema", 1) >= SCHEMA:
+                continue
+            new_kind = None
+            if meta.get("oracle") == "crash":
+                try:
+                    with open(os.path.join(self.path(sig), "history.jsonl")) as f:
+                        events = [Event.from_json(json.loads(line)) for line in f if line.strip()]
+                except (OSError, ValueError, KeyError):
+                    events = []
+                exits = [e for e in events if e.op == "bus-exit"]
+                if exits:
+                    new_kind, how, report = bus_death(exits[-1])
+                    if report is not None:
+                        meta["title"] = f"{report.title} (the bus died: {how})"
+            meta["schema"] = SCHEMA
+            if new_kind is not None:
+                finding_sig = finding_signature("crash", new_kind)
+                bus_kind = (meta.get("bus") or {}).get("kind") or "bus"
+                new_sig = store_signature(finding_sig, bus_kind)
+                if new_sig != sig and not self.has(new_sig):
+                    meta["aliases"] = sorted(set(meta.get("aliases", [])) | {
+                        sig, meta.get("finding_signature", "")} - {""})
+                    meta.update(signature=new_sig, finding_signature=finding_sig)
+                    self._write_meta(sig, meta)
+                    os.rename(self.path(sig), self.path(new_sig))
+                    continue
+            self._write_meta(sig, meta)
 
     def _sweep(self) -> None:
         for name in os.listdir(self.root):
@@ -103,6 +143,7 @@ class CrashStore:
             "reliability": f"{k}/{n}",
             "minimized": case.minimized,
             "minimize_runs": case.minimize_runs,
+            "schema": SCHEMA,
         }
         files = {
             "case.toml": case.case_toml,

@@ -1,12 +1,55 @@
-"""Crash oracle: the bus or a client died and nothing in the run killed it."""
+"""Crash oracle: the bus or a client died and nothing in the run killed it.
+
+A bus death is named by what the bus printed (fuzz/triage/crashlog.py: a sanitizer report,
+an assertion, dbus-broker's error trace, a traceback), so two crash bugs that die by the same
+signal are two findings; only a death that printed nothing falls back to its signal or exit
+status. A shell's exit status 128+N means "died of signal N" (bash(1), EXIT STATUS), and a
+bus that dies of a signal the nemesis sent it (signal-bus) died of the nemesis's doing.
+"""
 
 from __future__ import annotations
 
+import signal
 from typing import Sequence
 
 from fuzz.engine.history import Event
 from fuzz.oracles.facts import BUS_ENDING_OPS
 from fuzz.oracles.finding import Finding
+from fuzz.triage.crashlog import CrashReport, parse_crash
+
+# Exit statuses above this are a shell's "killed by signal (status - 128)".
+SHELL_SIGNAL_BASE = 128
+
+
+def death_signal(code: int | None, sig: str | None) -> str | None:
+    """The signal a process died of, read from its signal or from a shell's 128+N status."""
+    if sig:
+        return sig
+    if code is not None and SHELL_SIGNAL_BASE < code <= SHELL_SIGNAL_BASE + 64:
+        try:
+            return signal.Signals(code - SHELL_SIGNAL_BASE).name
+        except ValueError:
+            return None
+    return None
+
+
+def bus_death(e: Event) -> tuple[str, str, CrashReport | None]:
+    """(kind, how it died in words, the crash report it printed) of a bus-exit event. The kind
+    is what the signature is made of: the report's identity, else the signal or code."""
+    code, sig = e.get("code"), death_signal(e.get("code"), e.get("signal"))
+    how = f"signal {sig}" if sig else f"exit code {code}"
+    if sig and e.get("code") is not None:
+        how += f" (exit status {code} from a shell)"
+    report = parse_crash(str(e.get("log_tail") or ""))
+    if report is not None:
+        return f"bus-died:{report.kind}:{report.signature}", how, report
+    return f"bus-died:{sig or code}", how, None
+
+
+def legacy_kind(e: Event) -> str:
+    """The kind a bus death had when signatures were the exit status alone: stored cases
+    keyed by it are re-keyed (fuzz/campaign/store.py)."""
+    return f"bus-died:{e.get('signal') or e.get('code')}"
 
 
 def check_crash(events: Sequence[Event]) -> list[Finding]:
@@ -14,10 +57,13 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
     bus_up = False  # a bus that never finished starting cannot crash; the rig reports that
     bus_expected = False  # the rig or the nemesis has asked the bus to go
     client_expected: set[str] = set()
+    sent: set[str] = set()  # signals the nemesis sent the current bus process
     for e in events:
         if e.process == "nemesis" and e.type == "invoke":
             if e.op in BUS_ENDING_OPS:
                 bus_expected = True
+            if e.op == "signal-bus":
+                sent.add(str((e.get("params") or {}).get("signal", "SIGTERM")))
             elif e.op in ("kill", "stop"):
                 client_expected.add(e.get("target"))
         elif e.process == "rig" and e.op == "bus-start" and e.type == "ok":
@@ -28,9 +74,10 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
             client_expected.add(e.get("client"))
         elif e.process == "rig" and e.op == "bus-exit" and bus_up and not bus_expected:
             findings.append(_bus_died(e))
-        elif e.process == "rig" and e.op == "bus-restart" and e.type == "invoke" \
-                and not _clean_end(e):
-            findings.append(_bus_died_restarting(e))
+        elif e.process == "rig" and e.op == "bus-restart" and e.type == "invoke":
+            if not _clean_end(e, sent):
+                findings.append(_bus_died_restarting(e))
+            sent = set()  # a new bus process from here on
         elif e.process == "rig" and e.op == "bus-restart" and e.type == "fail":
             findings.append(Finding(
                 oracle="crash", severity="high", kind="bus-restart-failed",
@@ -54,31 +101,49 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
 
 
 def _bus_died(e: Event) -> Finding:
-    how = f"signal {e.get('signal')}" if e.get("signal") else f"exit code {e.get('code')}"
+    kind, how, report = bus_death(e)
+    title = f"{report.title} (the bus died: {how})" if report else \
+        f"the bus exited unexpectedly ({how})"
+    said = f"It reported:\n{report.excerpt}\n\n" if report else \
+        "It printed no crash report the rig can read (no sanitizer report, assertion," \
+        " error trace or traceback), so the finding is named by how it ended.\n\n"
     return Finding(
-        oracle="crash", severity="high", kind=f"bus-died:{e.get('signal') or e.get('code')}",
-        title=f"the bus exited unexpectedly ({how})",
+        oracle="crash", severity="high", kind=kind, title=title,
         explanation="The bus process ended while the run still needed it and neither the rig"
-                    " nor a scheduled fault stopped it. Its last log lines:\n"
+                    f" nor a scheduled fault stopped it. {said}Its last log lines:\n"
                     + str(e.get("log_tail", "")),
         evidence=(e.index,))
 
 
-def _clean_end(e: Event) -> bool:
+def _clean_end(e: Event, sent: set[str]) -> bool:
     """Asked to end by a restart, the bus exits 0 or dies of the very signal it was sent
-    (dbus-daemon does not handle SIGINT); a fault signal, an error code or a hang is not."""
-    return e.get("old_code") == 0 or e.get("old_signal") == e.get("signal")
+    (dbus-daemon does not handle SIGINT), or of one the nemesis sent it before (SIGUSR1's
+    default action is to terminate: signal(7)). A wrapper shell's own status says nothing of
+    the bus behind it (a cleanup trap exits 1, 130 or 143 whatever the bus did): there the
+    bus's own output decides, and only a crash report in it is a bad end."""
+    died_of = death_signal(e.get("old_code"), e.get("old_signal"))
+    if e.get("old_code") == 0 or died_of == e.get("signal") or died_of in sent:
+        return True
+    if e.get("wrapper"):
+        return parse_crash(str(e.get("log_tail") or "")) is None
+    return False
 
 
 def _bus_died_restarting(e: Event) -> Finding:
-    how = e.get("old_signal") or (f"exit code {e.get('old_code')}"
-                                  if e.get("old_code") is not None else "no exit")
+    died_of = death_signal(e.get("old_code"), e.get("old_signal"))
+    how = died_of or (f"exit code {e.get('old_code')}"
+                      if e.get("old_code") is not None else "no exit")
+    report = parse_crash(str(e.get("log_tail") or ""))
+    kind = f"bus-restart-exit:{report.kind}:{report.signature}" if report else \
+        f"bus-restart-exit:{how}"
+    said = f" It reported:\n{report.excerpt}" if report else ""
     return Finding(
-        oracle="crash", severity="high", kind=f"bus-restart-exit:{how}",
-        title=f"the bus ended badly when asked to ({e.get('signal')}: {e.get('old_exit')})",
+        oracle="crash", severity="high", kind=kind,
+        title=(f"{report.title} (when asked to end with {e.get('signal')})" if report else
+               f"the bus ended badly when asked to ({e.get('signal')}: {e.get('old_exit')})"),
         explanation=f"The restart sent the bus {e.get('signal')}. A bus shuts down cleanly on"
                     " it (exit code 0) or dies of that signal; this one"
-                    f" {e.get('old_exit')}.",
+                    f" {e.get('old_exit')}.{said}",
         evidence=(e.index,))
 
 

@@ -17,12 +17,23 @@ class Finding:
     # A documented behaviour of the bus (a quota, a policy), not a bug: reported, never fatal.
     by_policy: bool = False
     count: int = 1  # how many times the run showed it (the first is described)
+    # A known behaviour of this bus version (fuzz/triage/known.py): its upstream reference.
+    known: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """A new finding: neither documented behaviour nor a known upstream behaviour."""
+        return not self.by_policy and self.known is None
 
     @property
     def signature(self) -> str:
         """Stable id for deduplication: same oracle and kind, same signature."""
-        digest = hashlib.sha1(f"{self.oracle}:{self.kind}".encode()).hexdigest()[:12]
-        return f"{self.oracle}-{digest}"
+        return finding_signature(self.oracle, self.kind)
 
     def to_json(self) -> dict:
         return dict(asdict(self), evidence=list(self.evidence), signature=self.signature)
+
+
+def finding_signature(oracle: str, kind: str) -> str:
+    digest = hashlib.sha1(f"{oracle}:{kind}".encode()).hexdigest()[:12]
+    return f"{oracle}-{digest}"

@@ -103,3 +103,25 @@ def socket_inodes(pid: int) -> list[int]:
         if target.startswith("socket:["):
             inodes.append(int(target[8:-1]))
     return inodes
+
+
+def listener_pid(socket_path: str | None, pids: list[int]) -> int | None:
+    """Which of `pids` holds the listening socket bound to `socket_path`: the process that
+    really serves the bus (a wrapper shell holds none). /proc/net/unix names each socket's
+    path and inode (proc(5)); the fd links of each pid say who holds that inode."""
+    if not socket_path:
+        return None
+    try:
+        with open("/proc/net/unix") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    inodes = set()
+    for row in rows:
+        cols = row.split()
+        if len(cols) >= 8 and cols[7] == socket_path and cols[5] == "01":  # SS_UNCONNECTED
+            inodes.add(int(cols[6]))
+    for pid in pids:
+        if inodes & set(socket_inodes(pid)):
+            return pid
+    return None

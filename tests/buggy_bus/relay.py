@@ -19,6 +19,12 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --hang-after N        after N messages to clients, stop serving (sleep; --spin: busy loop)
   --crash-after N       after N messages to clients, abort (SIGABRT)
   --crash-on-fds N      abort when a message carrying N or more fds is delivered
+  --assert-on-fds N     the same, after printing a failed assertion as glibc's assert(3) does
+  --assert-on-size N    abort after printing another failed assertion (in another function)
+                        when a message of N bytes or more is delivered: a second crash bug
+                        that dies by the same signal as the first
+  --raise-on-fds N      raise an exception (a Python traceback, exit status 1) when a message
+                        carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
   --chain-bug           a crash that needs three things in one session, the first two visible
@@ -355,6 +361,13 @@ class Relay:
             hang(a.spin)
         if a.crash_on_fds and len(fds) >= a.crash_on_fds:
             os.abort()
+        if a.assert_on_fds:
+            check_fd_table(len(fds), a.assert_on_fds)
+        if a.assert_on_size:
+            check_message_size(len(msg), a.assert_on_size)
+        if a.raise_on_fds and len(fds) >= a.raise_on_fds:
+            raise RuntimeError(f"fd table of connection {pair.client.fileno()} overflowed"
+                               f" with {len(fds)} fds")
         if a.hang_on_size and len(msg) >= a.hang_on_size:
             hang(a.spin)
         if a.grow_memory:
@@ -481,6 +494,23 @@ class Relay:
         return sig.serialise(serial=sig.header.serial)
 
 
+def failed_assertion(function: str, expression: str) -> None:
+    """Die as a C program's assert(3) does: the message glibc prints, then SIGABRT."""
+    print(f"relay: relay.c:{sys._getframe(1).f_lineno}: {function}: Assertion `{expression}'"
+          " failed.", file=sys.stderr, flush=True)
+    os.abort()
+
+
+def check_fd_table(fds: int, limit: int) -> None:
+    if fds >= limit:
+        failed_assertion("check_fd_table", f"n_fds < {limit}")
+
+
+def check_message_size(size: int, limit: int) -> None:
+    if size >= limit:
+        failed_assertion("check_message_size", f"size < {limit}")
+
+
 def segfault() -> None:
     signal.signal(signal.SIGSEGV, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGSEGV)
@@ -528,6 +558,8 @@ def main() -> None:
     p.add_argument("--crash-after", type=int, default=0, metavar="N")
     p.add_argument("--crash-on-fds", type=int, default=0, metavar="N")
     p.add_argument("--hang-on-size", type=int, default=0, metavar="N")
+    for flag in ("assert-on-fds", "assert-on-size", "raise-on-fds"):
+        p.add_argument("--" + flag, type=int, default=0, metavar="N")
     p.add_argument("--bad-exit", type=int, default=0, metavar="CODE")
     p.add_argument("--chain-bug", action="store_true")
     p.add_argument("--seed", type=int, default=1)

@@ -173,3 +173,26 @@ def test_faults_on_the_old_bus_end_before_it_is_restarted(tmp_path: Path, rig_tm
              (e.op == "bus-restart" and e.type == "invoke")]
     assert order == [("undo", "freeze-bus"), ("bus-restart", None)]
     assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
+
+
+WRAPPER = f"bash {ROOT / 'tests' / 'data' / 'wrap-trap-dbus-daemon.sh'}"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig, env", [("SIGTERM", ""), ("SIGINT", ""),
+                                      ("SIGTERM", "env WRAP_EXIT=1 ")],
+                         ids=["sigterm-143", "sigint-130", "sigterm-exit-1"])
+def test_a_healthy_bus_behind_a_wrapper_with_a_trap_gives_no_finding(
+        sig: str, env: str, tmp_path: Path, rig_tmp: Path):
+    """The wrapper exits 143, 130 or 1 whatever dbus-daemon did: its own status is no crash;
+    the bus behind it (the process holding the listening socket) is what is judged."""
+    scenario = tmp_path / "restart.toml"
+    scenario.write_text(Path(SCENARIO).read_text().replace('signal = "SIGTERM"',
+                                                           f'signal = "{sig}"'))
+    run = run_rig("run", str(scenario), "--bus-cmd", env + WRAPPER, "--seed", "1",
+                  out=tmp_path / "out", tmpdir=rig_tmp)
+    assert run.returncode == 0, run.stdout + run.stderr
+    restart = next(e for e in run.history if e.op == "bus-restart" and e.type == "invoke")
+    assert restart.get("wrapper") is True and restart.get("old_code") != 0
+    assert run.findings == []
+    assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []

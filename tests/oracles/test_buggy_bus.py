@@ -42,6 +42,40 @@ def test_each_bug_is_caught_by_its_oracle(flags: str, tmp_path: Path):
     assert found(run) == BUGS[flags], run.stdout
 
 
+CRASHES = {
+    "--assert-on-fds 1": ("assertion", "assertion failed in check_fd_table (relay.c)"),
+    "--assert-on-size 300": ("assertion", "assertion failed in check_message_size (relay.c)"),
+    "--raise-on-fds 1": ("python", "RuntimeError in deliver (relay.py)"),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("flags", list(CRASHES), ids=lambda f: f.split()[0].lstrip("-"))
+def test_a_crash_is_named_by_what_the_bus_printed(flags: str, tmp_path: Path):
+    """Two bugs that both die of SIGABRT are two signatures, told apart by the assertion each
+    prints; a Python traceback names its exception and innermost frame."""
+    run = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", f"{RELAY} {flags}",
+                  "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    crashes = [f for f in run.findings if f["oracle"] == "crash"]
+    report, title = CRASHES[flags]
+    assert len(crashes) == 1 and crashes[0]["kind"].startswith(f"bus-died:{report}:")
+    assert crashes[0]["title"].startswith(title), crashes[0]["title"]
+    assert {f["oracle"] for f in run.findings} == {"crash"}
+
+
+def test_the_two_assertions_have_two_signatures():
+    from fuzz.engine.history import Event
+    from fuzz.oracles.crash import check_crash
+    logs = ["relay: relay.c:301: check_fd_table: Assertion `n_fds < 1' failed.",
+            "relay: relay.c:306: check_message_size: Assertion `size < 300' failed."]
+    sigs = {check_crash([Event(0, 0, "rig", "ok", "bus-start", {}),
+                         Event(1, 1, "rig", "info", "bus-exit",
+                               {"signal": "SIGABRT", "log_tail": log})])[0].signature
+            for log in logs}
+    assert len(sigs) == 2
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("spin, how", [(False, "blocked"), (True, "spinning")])
 def test_hang_is_caught_and_classified(spin: bool, how: str, tmp_path: Path):
