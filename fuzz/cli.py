@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"reports: {', '.join(os.path.join(out, f) for f in REPORT_FILES)}")
     if result.error is not None:
         raise result.error
-    return EXIT_FOUND if any(not f.by_policy for f in result.findings) else EXIT_CLEAN
+    return EXIT_FOUND if any(f.counts for f in result.findings) else EXIT_CLEAN
 
 
 def print_progress(what: str, info: dict[str, Any]) -> None:
@@ -156,17 +156,18 @@ def print_verdict(result: Any, choice: BusChoice, scenario_path: str) -> None:
           f"  per message: {bus['ctx_switches_per_message']}")
     print(f"bus + clients ctx switches per round trip: {s['ctx_switches']['all_ctx_switches_per_rt']}")
     for f in result.findings:
-        label = "BY POLICY" if f.by_policy else "FINDING"
+        label = "BY POLICY" if f.by_policy else f"KNOWN ({f.known})" if f.known else "FINDING"
         times = f" x{f.count}" if f.count > 1 else ""
         print(f"{label} [{f.severity}] {f.oracle}: {f.title}{times}  ({f.signature})")
-    if any(not f.by_policy for f in result.findings) and result.error is None:
+    if any(f.counts for f in result.findings) and result.error is None:
         print(f"reproduce: {run_reproduce_command(scenario_path, choice.cli_args(), s['seed'])}")
     if result.error is not None:
         print("verdict: the run did not complete (rig error below); history and summary kept")
     else:
-        bugs = [f for f in result.findings if not f.by_policy]
-        print("verdict: " + ("found something" if bugs else "nothing found"
-                             + (" (only documented behaviour)" if result.findings else "")))
+        bugs = [f for f in result.findings if f.counts]
+        print("verdict: " + ("found something" if bugs else "nothing new found"
+                             + (" (only documented or known upstream behaviour)"
+                                if result.findings else "")))
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:

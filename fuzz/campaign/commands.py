@@ -123,6 +123,7 @@ def run_campaign(config: Any, args: argparse.Namespace,
     print(f"done: {stats.executions} executions in {stats.seconds:.1f} s"
           f" ({stats.execs_per_s:.2f}/s), corpus {stats.corpus}, {stats.features} features,"
           f" {len(stats.new_signatures)} new finding(s), {stats.known_hits} known hit(s)"
+          + "".join(f", known: {ref} x{n}" for ref, n in sorted(stats.known_upstream.items()))
           + (f", {len(stats.unreproduced)} not reproduced by fresh runs (not stored; scenarios"
              f" in {os.path.join(c.out, 'unreproduced')})" if stats.unreproduced else ""))
     for sig in stats.new_signatures:

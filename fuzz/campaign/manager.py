@@ -127,6 +127,8 @@ class CampaignStats:
     known_hits: int = 0
     known: dict[str, int] = field(default_factory=dict)  # store signature -> hits this campaign
     unreproduced: list[str] = field(default_factory=list)  # seen once, never again: not stored
+    # upstream reference -> hits of known behaviours of this bus version (fuzz/triage/known.py)
+    known_upstream: dict[str, int] = field(default_factory=dict)
     by_oracle: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     generated: int = 0
@@ -430,6 +432,10 @@ class Campaign:
         for f in result.get("findings", []):
             if f["by_policy"]:
                 continue
+            if f.get("known"):  # a known behaviour of this bus version: counted apart
+                self.stats.known_upstream[f["known"]] = \
+                    self.stats.known_upstream.get(f["known"], 0) + 1
+                continue
             sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
             self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
             self._seen_finding(sig, f)
@@ -559,6 +565,9 @@ class Campaign:
                  "jobs": self.c.jobs, "budget s": self.c.budget, "executions": s.executions,
                  "executions/s": round(s.execs_per_s, 2), "generated": s.generated,
                  "mutated": s.mutated, "corpus": len(self.corpus), "features": len(self.seen),
+                 "known upstream behaviours": ", ".join(f"{ref} x{n}" for ref, n in
+                                                       sorted(s.known_upstream.items()))
+                 or "none",
                  "execution errors": s.errors, "crash store": self.c.crashes,
                  "work dir": self.c.out}
         bus = {"label": bus_label(self.c), "kind": self.c.bus.kind, "version": self.bus_version}
@@ -571,7 +580,8 @@ class Campaign:
         summary = {**self.snapshot(), "seed": self.c.seed, "shard": list(self.c.shard),
                    "jobs": self.c.jobs, "bus": bus_label(self.c), "generated": s.generated,
                    "mutated": s.mutated, "new_signatures": s.new_signatures,
-                   "by_oracle": s.by_oracle, "store": self.c.crashes}
+                   "by_oracle": s.by_oracle, "known_upstream": s.known_upstream,
+                   "store": self.c.crashes}
         tmp = os.path.join(self.c.out, "campaign.json.tmp")
         with open(tmp, "w") as f:
             json.dump(summary, f, indent=2)

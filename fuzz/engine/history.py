@@ -34,7 +34,7 @@ LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exi
                       "traffic-start", "traffic-end",
                       "abort", "skip", "config", "proc", "sockets", "bus-state", "hang-snapshot",
                       "identity", "duplicate-reply", "stray-reply", "undo", "attack-step",
-                      "inject", "inject-attach", "sched"})
+                      "inject", "inject-attach", "sched", "bus-log"})
 
 
 @dataclass(frozen=True)

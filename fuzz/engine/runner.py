@@ -50,8 +50,14 @@ from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
 from fuzz.watch.sampler import Watcher
+from fuzz.watch.sockdiag import listener_pid
 
 RESTART_EXIT_WAIT_S = 5.0
+# What of the bus's output goes into bus-exit and bus-restart events: enough for a sanitizer
+# report with its stacks, which the crash oracle reads (fuzz/triage/crashlog.py).
+LOG_TAIL_BYTES = 16000
+BUS_LOG_BYTES = 256 * 1024  # of the bus's log, recorded in the history at the end (bus-log)
+BUS_LOG_LINES = 2000
 ACTIVATED = "activated"  # instance ids of services the bus starts: activated.0, ...
 TICK_S = 0.005
 SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
@@ -143,6 +149,7 @@ class Runner:
         self.last_emit_ns: int | None = None
         self.activated: dict[str, int] = {}  # services the bus started: instance -> pid
         self.activated_exited: set[str] = set()
+        self.log_offset = 0  # where this run's part of the bus's log starts
 
     # --- entry point ---------------------------------------------------------------------
 
@@ -186,10 +193,13 @@ class Runner:
                        quotas=sc.bus.quotas)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
         reused = False
+        self.log_offset = 0
         # A bus with activatable services journals into this run: it cannot serve the next.
         if self.bus_pool is not None and not sc.bus.activatable:
             self.bus, info, reused = self.bus_pool.acquire(self.bus_choice, sc.bus,
                                                            sc.needs_other_uids)
+            # A reused bus's log holds earlier executions: this run's part starts here.
+            self.log_offset = _size(self.bus.log_path) if reused else 0
         else:
             self.bus = make_bus(self.bus_choice, bus_dir, os.path.join(self.out_dir, "bus.log"),
                                 sc.bus, open_to_all_uids=sc.needs_other_uids,
@@ -386,6 +396,9 @@ class Runner:
         # Faults on the old bus process end with it; a frozen bus could not even be killed.
         self._undo_due(actions=TAINTING_ACTIONS)
         old_pid, old_ctx = self.bus.proc.pid, self._bus_ctx_switches()
+        serving = listener_pid(self.bus_info.socket_path if self.bus_info else None,
+                               self.bus.pids())
+        wrapper = serving is not None and serving != old_pid
         self.bus.kill(sig)
         code: int | None = None
         try:
@@ -398,10 +411,13 @@ class Runner:
         if old_ctx is not None and self.ctx_start is not None:
             self.ctx_before_restarts += old_ctx - self.ctx_start
         # The invoke marks the end of the old bus's lifetime (its unique names, its state).
+        # A wrapper (a --bus-cmd shell with the bus as its child) exits with its own status:
+        # the crash oracle then reads the bus's output instead.
         self.rig.write("invoke", "bus-restart", old_pid=old_pid, signal=sig.name,
                        old_code=code if code is not None and code >= 0 else None,
                        old_signal=signal.Signals(-code).name if code is not None and code < 0
-                       else None, old_exit=how, down_s=down)
+                       else None, old_exit=how, down_s=down, wrapper=wrapper,
+                       log_tail=self.bus.log_tail(LOG_TAIL_BYTES))
         time.sleep(down)
         try:
             info = self.bus.start()
@@ -598,7 +614,7 @@ class Runner:
         rc = self.bus.returncode()
         self.rig.write("info", "bus-exit", code=rc if rc is not None and rc >= 0 else None,
                        signal=signal.Signals(-rc).name if rc is not None and rc < 0 else None,
-                       log_tail=self.bus.log_tail(2000))
+                       log_tail=self.bus.log_tail(LOG_TAIL_BYTES))
         self.progress("bus-exit", {"returncode": rc})
 
     def _stop_clients(self, clients: list[_Client], grace: float) -> None:
@@ -648,6 +664,7 @@ class Runner:
                     c.process.join(5.0)
                 if not c.exited and c.process.exitcode is not None:
                     self._record_exit(c)
+            self._record_bus_log()
             if self.bus is not None and self._keep_bus_for_next():
                 assert self.bus_pool is not None
                 self.bus_pool.release(keep=True)
@@ -659,6 +676,19 @@ class Runner:
                     self._record_bus_exit()
                 if self.bus_pool is not None:
                     self.bus_pool.release(keep=False)
+
+    def _record_bus_log(self) -> None:
+        """What the bus logged during this run, for the oracles whose excuses need the bus's
+        own words (dbus-broker's quota lines): the last BUS_LOG_BYTES of it."""
+        if self.bus is None:
+            return
+        try:
+            with open(self.bus.log_path, "rb") as f:
+                f.seek(max(self.log_offset, _size(self.bus.log_path) - BUS_LOG_BYTES))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return
+        self.rig.write("info", "bus-log", lines=text.splitlines()[-BUS_LOG_LINES:])
 
     def _keep_bus_for_next(self) -> bool:
         """A pooled bus goes on to the next execution only if this one left it untouched."""
@@ -789,6 +819,13 @@ def _spawn_stats(events: list) -> dict[str, float | None]:
             "fork_ms_p50": _r(percentile(spawn, 50)), "fork_ms_max": _r(spawn[-1] if spawn else None),
             "to_connected_ms_p50": _r(percentile(to_connect, 50)),
             "to_connected_ms_max": _r(to_connect[-1] if to_connect else None)}
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _r(v: float | None) -> float | None:

@@ -32,6 +32,7 @@ BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
 # peer's socket is broken, or an fd limit. A transient errno (ENOBUFS, EAGAIN, EINTR, ENOMEM)
 # is no reason to drop anyone: a bus that does is reported.
 PEER_GONE_ERRNOS = frozenset({"ECONNRESET", "EPIPE"})
+TRANSIENT_ERRNOS = frozenset({"ENOBUFS", "EAGAIN", "ENOMEM", "EINTR"})
 
 
 def _breaks_peers(e: Event) -> bool:
@@ -71,6 +72,17 @@ class Facts:
     interfered: list[list[int | None]] = field(default_factory=list)
     # When it made the bus's socket calls fail as if peers were gone, same form.
     failing: list[list[int | None]] = field(default_factory=list)
+    # When it made the bus's calls fail with a transient errno: [start, end or None, errno].
+    transient: list[list] = field(default_factory=list)
+    bus_log: list[str] = field(default_factory=list)  # what the bus logged (bus-log event)
+
+    def transient_errno_during(self, start: int, end: int) -> str | None:
+        """The transient errno the nemesis was injecting into the bus over [start, end] (or
+        just before), if any."""
+        for ws, we, errno in self.transient:
+            if ws <= end and (we is None or we >= start - CONSEQUENCE_NS):
+                return errno
+        return None
 
     def lifetime_at(self, time: int) -> int:
         """Which bus lifetime `time` falls in: 0 until the first restart, and so on."""
@@ -123,6 +135,7 @@ def read_facts(events: Sequence[Event]) -> Facts:
     open_ping: int | None = None
     windows: dict[Any, list[int | None]] = {}  # schedule source -> its disruption window
     interfering: dict[Any, list[int | None]] = {}  # schedule source -> its window
+    transient_of: dict[Any, list] = {}
     for e in events:
         f.end = e.time
         if e.process == SENTINEL and e.op == "ping":
@@ -154,6 +167,8 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.traffic_start = e.time
             elif e.op == "client-exit":
                 f.ended_at.setdefault(e.get("client"), e.time)
+            elif e.op == "bus-log":
+                f.bus_log.extend(e.get("lines") or [])
             elif e.op == "client-start":
                 f.uid_of[e.get("client")] = e.get("uid")
                 f.role_of[e.get("client")] = e.get("role")
@@ -163,13 +178,17 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.interfered.append(interfering[e.get("source")])
                 if _breaks_peers(e):
                     f.failing.append(interfering[e.get("source")])  # the same window
+                errno = (e.get("params") or {}).get("errno")
+                if e.op == "fail-syscalls" and errno in TRANSIENT_ERRNOS:
+                    transient_of[e.get("source")] = [e.time, None, errno]
+                    f.transient.append(transient_of[e.get("source")])
             if e.op in NEMESIS_BUS_OPS:
                 windows[e.get("source")] = [e.time, None]
                 f.disrupted.append(windows[e.get("source")])
             elif e.op in NEMESIS_CLIENT_OPS:
                 f.targeted.add(e.get("target"))
         elif e.process == "nemesis" and e.op == "undo":
-            for open_windows in (windows, interfering):
+            for open_windows in (windows, interfering, transient_of):
                 if e.get("source") in open_windows:
                     open_windows[e.get("source")][1] = e.time
         elif e.op == "connect" and e.type == "ok":

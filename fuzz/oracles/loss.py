@@ -6,9 +6,13 @@ trip (proof the bus routed it) ended before the listener's barrier round trip be
 bus stayed up in between. A call counts as lost only if the bus and the service stayed up and
 connected throughout and the caller kept listening long after.
 
-What the buses document is not a bug (abuse-catalog.md §7.3): dbus-daemon skips a broadcast
-for a receiver whose queue is over max_outgoing_bytes; dbus-broker disconnects a subscriber it
-cannot queue a signal for. Both come out as low-severity `by_policy` findings naming the rule.
+What the buses document is not a bug, when this run shows the evidence for it
+(docs/oracles.md, "Documented behaviour"): dbus-daemon skips a broadcast for a receiver whose
+queue is over max_outgoing_bytes (dbus-daemon(1), the max_outgoing_bytes limit); dbus-broker
+disconnects a peer that has no quota left for a message it must take, and says so in its log
+("Peer :1.N is being disconnected as it does not have the resources to ...", dbus-broker
+src/bus/peer.c and src/bus/driver.c). Both come out as low-severity `by_policy` findings
+naming the rule; without the evidence the finding stands as a bug.
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
                             " nemesis made the bus's socket calls fail with ECONNRESET or EPIPE"
                             " (or limited its fds); a bus drops a peer whose socket is broken.",
                 evidence=(e.index,)))
-        elif facts.bus_kind == "dbus-broker":
+        elif facts.bus_kind == "dbus-broker" and _quota_line(facts, process):
             findings.append(Finding(
                 oracle="loss", severity="low", kind="peer-disconnected-over-quota",
                 by_policy=True,
@@ -154,7 +158,18 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
                 explanation=f"{process} lost its connection while the bus was up. dbus-broker"
                             " disconnects a peer that cannot take a signal it subscribed to or"
                             " a reply it asked for once its uid's quota is used up"
-                            " (documented; see the bus log for the quota line).",
+                            " (documented), and its log says so for this peer:"
+                            f" {_quota_line(facts, process)!r}",
+                evidence=(e.index,)))
+        elif facts.transient_errno_during(e.time, e.time):
+            errno = facts.transient_errno_during(e.time, e.time)
+            findings.append(Finding(
+                oracle="loss", severity="high", kind=f"client-disconnected-under-injected:{errno}",
+                title=f"the bus dropped a client for a transient {errno}",
+                explanation=f"{process} lost its connection ({e.get('error')}: "
+                            f"{e.get('message')}) while the nemesis made the bus's calls fail"
+                            f" with {errno}, an error that says 'try again', not 'the peer is"
+                            " gone': nothing about this client called for dropping it.",
                 evidence=(e.index,)))
         else:
             findings.append(Finding(
@@ -165,6 +180,15 @@ def _listener_disconnects(events: Sequence[Event], facts: Facts) -> list[Finding
                             " attacked it. Everything it was owed after that point is lost.",
                 evidence=(e.index,)))
     return findings
+
+
+def _quota_line(facts: Facts, process: str) -> str | None:
+    """dbus-broker's own log line saying it disconnects this peer for lack of quota."""
+    name = facts.unique_name.get(process)
+    if not name:
+        return None
+    wanted = f"Peer {name} is being disconnected as it does not have the resources"
+    return next((line for line in facts.bus_log if wanted in line), None)
 
 
 # --- calls --------------------------------------------------------------------------------

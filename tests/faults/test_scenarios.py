@@ -12,13 +12,19 @@ from fuzz.faults.cgroup import find_hierarchy
 from fuzz.faults.inject import supported
 from tests.conftest import SCENARIOS, leftover_processes, run_rig
 
-# Scenarios that find something real on this machine's versions (exit 1).
-FINDS = {("broker_435_fd_exhaustion", "dbus-broker"), ("syscall_accept_emfile", "dbus-broker"),
-         ("syscall_send_enobufs", "dbus-daemon"), ("syscall_send_enobufs", "dbus-broker"),
-         ("cve_2014_3637_pending_fd", "dbus-broker"),
-         # Priority inversion: the real-time caller misses its deadline behind a starved bus.
-         *{(f"priority_bus_{cfg}", bus) for cfg in ("nice0", "nice-5")
-           for bus in ("dbus-daemon", "dbus-broker")}}
+# Scenarios whose point is a finding: the priority-inversion ones, where the real-time caller
+# misses its deadline behind a starved bus whatever the bus's version (it is the scheduler's
+# doing, not a bug of the bus).
+MUST_FIND = {(f"priority_bus_{cfg}", bus): {("latency", "deadline-call")}
+             for cfg in ("nice0", "nice-5") for bus in ("dbus-daemon", "dbus-broker")}
+# What a released bus may show on a scenario: known upstream behaviours (fuzz/triage/known.py,
+# reported `known`, not counted) and open findings of this machine's versions. A run may show
+# them or not: the day upstream fixes one, the test stays green. Anything else fails it.
+MAY_FIND = {
+    ("syscall_send_enobufs", "dbus-broker"): {("loss", "broadcast-lost")},
+    ("cve_2014_3637_pending_fd", "dbus-broker"): {("leak", "bus-sockets"), ("leak", "bus-names"),
+                                                  ("leak", "bus-state-connections")},
+}
 SLOW = {"mixed", "roundtrip"}  # covered by tests/engine/test_runs.py
 
 
@@ -66,7 +72,7 @@ CHECKS = {
         and attack_results(run)["fd-exhaust-client"][0]["sender_connected"]
         and not any(f["oracle"] == "expectation" for f in run.findings),
     "cve_2014_3637_pending_fd": lambda run, bus: attack_results(run)["fd-abuse"][0]["outcome"]
-        == ("released" if bus == "dbus-daemon" else "pinned")
+        in (("released",) if bus == "dbus-daemon" else ("pinned", "released"))
         and (bus == "dbus-broker" or attack_results(run)["fd-abuse"][0]["seconds"] < 2.0),
     "cve_2014_3532_fd_recursion": lambda run, bus: attack_results(run)["fd-abuse"][0]
         == {"kind": "fd-abuse", "outcome": "intact", "sent": 1, "received": 1, "errors": [], "depth": 6},
@@ -105,7 +111,8 @@ CHECKS = {
             "call": "org.freedesktop.DBus.Error.AccessDenied"}
         and run.summary["calls"]["ok"] == 400,
     "syscall_accept_emfile": lambda run, bus: injected(run)["by_syscall"].get("accept4", 0) >= 1
-        and injected(run)["outcome"] == ("bus-exited" if bus == "dbus-broker" else "detached"),
+        and injected(run)["outcome"] in (("bus-exited", "detached") if bus == "dbus-broker"
+                                         else ("detached",)),  # bus1/dbus-broker#435
     "syscall_send_enobufs": lambda run, bus: 1 <= injected(run)["injected"] <= 3,
     "syscall_epoll_eintr": lambda run, bus: injected(run)["injected"] > 10
         and injected(run)["outcome"] == "detached" and run.summary["calls"]["ok"] == 800,
@@ -199,8 +206,12 @@ def test_scenario_runs_and_shows_its_effect(name: str, bus: str, tmp_path: Path,
         pytest.skip(f"{name} needs a facility this machine does not offer")
     run = run_rig("run", str(SCENARIOS / f"{name}.toml"), "--bus", bus, "--seed", "1",
                   out=tmp_path / "out", tmpdir=rig_tmp, timeout=110)
-    expected = 1 if (name, bus) in FINDS else 0
-    assert run.returncode == expected, run.stdout + run.stderr
+    counted = {(f["oracle"], f["kind"]) for f in run.findings
+               if not f["by_policy"] and not f.get("known")}
+    assert counted <= MUST_FIND.get((name, bus), set()) | MAY_FIND.get((name, bus), set()), \
+        run.stdout
+    assert counted >= MUST_FIND.get((name, bus), set()), run.stdout
+    assert run.returncode == (1 if counted else 0), run.stdout + run.stderr
     assert list(rig_tmp.iterdir()) == [] and leftover_processes(str(rig_tmp)) == []
     check = CHECKS.get(name)
     if check is not None:

@@ -55,12 +55,32 @@ def test_daemon_skip_for_a_backed_up_receiver_is_by_policy():
         [("broadcast-skipped-full-queue", True, "low")]
 
 
-def test_disconnect_is_policy_on_broker_and_a_bug_on_daemon():
-    for bus, expected in (("dbus-broker", [("peer-disconnected-over-quota", True)]),
-                          ("dbus-daemon", [("client-disconnected", False)])):
-        h = H(bus=bus).listener_ready().add("listener.0", "info", "disconnect", error="EOF")
-        h.wait(3).add("rig", "info", "bus-stop")
-        assert [(f.kind, f.by_policy) for f in check_loss(h.events)] == expected
+QUOTA_LINE = ("<28>Peer :1.4 is being disconnected as it does not have the resources to"
+              " receive a signal it subscribed to.")
+
+
+def test_a_broker_disconnect_is_policy_only_with_its_quota_line_for_that_peer():
+    """The excuse needs the broker's own words about this very peer; a drop without them, or
+    with a quota line about another peer, is a bug like on any bus."""
+    for bus, log, expected in (
+            ("dbus-broker", [QUOTA_LINE], [("peer-disconnected-over-quota", True)]),
+            ("dbus-broker", [], [("client-disconnected", False)]),
+            ("dbus-broker", [QUOTA_LINE.replace(":1.4", ":1.9")], [("client-disconnected", False)]),
+            ("dbus-daemon", [QUOTA_LINE], [("client-disconnected", False)])):
+        h = H(bus=bus).connect("listener.0", ":1.4").listener_ready()
+        h.add("listener.0", "info", "disconnect", error="EOF")
+        h.wait(3).add("rig", "info", "bus-stop").add("rig", "info", "bus-log", lines=log)
+        assert [(f.kind, f.by_policy) for f in check_loss(h.events)] == expected, (bus, log)
+
+
+def test_a_drop_for_a_transient_errno_is_named_by_it():
+    h = H(bus="dbus-daemon").listener_ready()
+    h.add("nemesis", "invoke", "fail-syscalls", source=0, params={"errno": "ENOBUFS"})
+    h.add("listener.0", "info", "disconnect", error="EOF")
+    h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
+    h.wait(3).add("rig", "info", "bus-stop")
+    assert [(f.kind, f.by_policy) for f in check_loss(h.events)] == \
+        [("client-disconnected-under-injected:ENOBUFS", False)]
 
 
 def test_a_disconnect_while_the_bus_sees_broken_sockets_is_by_policy():
@@ -86,7 +106,7 @@ def test_a_disconnect_while_the_bus_sees_broken_sockets_is_by_policy():
     h.add("listener.0", "info", "disconnect", error="EOF")
     h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
     h.wait(3).add("rig", "info", "bus-stop")
-    assert h.kinds(check_loss) == ["client-disconnected"]
+    assert h.kinds(check_loss) == ["client-disconnected-under-injected:ENOBUFS"]
 
 
 def test_disconnects_caused_by_a_crash_are_not_reported_again():

@@ -1,0 +1,77 @@
+"""Known behaviours of released buses: real upstream bugs and choices a campaign keeps
+meeting, as data. Each entry names the bus, the versions it applies to, the finding it
+explains (by oracle and exact kind, so its signature: never a loose pattern) and its upstream
+reference. A finding that matches is reported as `known: <reference>`, counted apart from new
+findings; on a version outside the entry it is a finding like any other, and a stored case of
+a known behaviour that stops reproducing is reported as fixed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from fuzz.oracles.finding import Finding, finding_signature
+
+
+@dataclass(frozen=True)
+class KnownBehaviour:
+    id: str
+    bus: str  # dbus-daemon, dbus-broker
+    versions: tuple[str, str]  # first and last version it is known in, inclusive
+    oracle: str
+    kind: str
+    reference: str  # upstream issue, commit or source file
+    summary: str
+
+    @property
+    def signature(self) -> str:
+        return finding_signature(self.oracle, self.kind)
+
+    def applies_to(self, bus: str, version: str | None) -> bool:
+        number = version_number(version)
+        return bus == self.bus and number is not None and \
+            version_number(self.versions[0]) <= number <= version_number(self.versions[1])
+
+
+def version_number(text: str | None) -> tuple[int, ...] | None:
+    """(1, 14, 10) from "D-Bus Message Bus Daemon 1.14.10" or "dbus-broker 33"."""
+    m = re.search(r"(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+KNOWN: tuple[KnownBehaviour, ...] = (
+    KnownBehaviour(
+        "broker-435-accept-emfile", "dbus-broker", ("1", "33"), "crash",
+        # ERROR listener_dispatch @ listener.c: Too many open files (fuzz/triage/crashlog.py)
+        "bus-died:broker-error:37d22a95240b",
+        "bus1/dbus-broker#435",
+        "dbus-broker exits when accept4() on its listening socket fails with EMFILE: the"
+        " error reaches main() as a fatal listener error instead of pausing the listener"),
+    KnownBehaviour(
+        "daemon-sendmsg-enobufs", "dbus-daemon", ("1.10", "1.14.10"), "loss",
+        "client-disconnected-under-injected:ENOBUFS",
+        "dbus dbus/dbus-transport-socket.c do_writing()",
+        "dbus-daemon treats every sendmsg() error but EAGAIN and EINTR as an I/O error of"
+        " the connection and closes it, so a transient ENOBUFS drops the peer"),
+)
+
+
+def bus_of(events: Sequence) -> tuple[str, str | None]:
+    """The bus kind and version a history was recorded on (the rig's bus-start event)."""
+    for e in events:
+        if e.process == "rig" and e.op == "bus-start" and e.type == "ok":
+            return str(e.get("kind", "")), e.get("version")
+    return "", None
+
+
+def mark_known(findings: Iterable[Finding], bus: str, version: str | None,
+               known: Sequence[KnownBehaviour] = KNOWN) -> list[Finding]:
+    """Each finding with `known` set to the reference of the entry that explains it on this
+    bus and version, if any."""
+    out = []
+    for f in findings:
+        entry = next((k for k in known if k.signature == f.signature
+                      and k.applies_to(bus, version)), None)
+        out.append(replace(f, known=entry.reference) if entry and not f.by_policy else f)
+    return out
