@@ -23,6 +23,8 @@ GROWTH_FDS = 16
 # A bus may open a few files once, lazily (dbus-broker opens a memfd for its log on the first
 # quota message): that many extra non-socket fds are not a leak. A leak grows with traffic.
 LAZY_FDS = 2
+# The bus's own counts that are connections themselves (the rest may grow without one).
+CONNECTION_KEYS = frozenset({"connections", "incomplete_connections"})
 STATE_KEYS = {
     "connections": "connections",
     "incomplete_connections": "incomplete connections",
@@ -41,26 +43,34 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
     last_exit = max((e.time for e in events if e.op == "client-exit"), default=base.time)
     before = _bus_totals_before(events, base.time)
     after = _bus_totals_before(events, final.time, after=last_exit)
+    # Symptoms of one cause: connections of departed clients the bus kept (their sockets,
+    # their unique and well-known names, the bus's own count of them, their match rules and
+    # pending replies) make one finding, named by the cause, with every symptom listed; the
+    # signature stays the same whichever symptoms a smaller case still shows.
+    kept: list[str] = []
+    kept_evidence: list[int] = []
+    other: list[Finding] = []
     if before and after:
         grown_sockets = after["sockets"][0] - before["sockets"][0]
         grown_other = after["fds"][0] - before["fds"][0] - grown_sockets
-        for key, grown, allowed, what in (
-                ("sockets", grown_sockets, 0, "sockets"),
-                ("fds", grown_other, LAZY_FDS, "file descriptors other than sockets")):
-            if grown > allowed:
-                findings.append(Finding(
-                    oracle="leak", severity="high", kind=f"bus-{key}",
-                    title=f"the bus kept {grown} {what} after every client left",
-                    explanation=f"Before any client connected the bus held"
-                                f" {before[key][0]} {key}; after all of them disconnected (and"
-                                f" a settle pause) it held {after[key][0]}. Each departed"
-                                " connection must release what it used"
-                                + (f" (up to {allowed} files opened once are allowed)."
-                                   if allowed else "."),
-                    evidence=(before[key][1], after[key][1])))
+        if grown_sockets > 0:
+            kept.append(f"{grown_sockets} more socket(s) ({before['sockets'][0]} before any"
+                        f" client, {after['sockets'][0]} after all left)")
+            kept_evidence += [before["sockets"][1], after["sockets"][1]]
+        if grown_other > LAZY_FDS:
+            other.append(Finding(
+                oracle="leak", severity="high", kind="bus-fds",
+                title=f"the bus kept {grown_other} file descriptors other than sockets after"
+                      " every client left",
+                explanation=f"Before any client connected the bus held {before['fds'][0]} fds;"
+                            f" after all of them disconnected (and a settle pause) it held"
+                            f" {after['fds'][0]}, {grown_other} of them not sockets. Each"
+                            " departed connection must release what it used (up to"
+                            f" {LAZY_FDS} files opened once are allowed).",
+                evidence=(before["fds"][1], after["fds"][1])))
         grown_rss = after["rss"][0] - before["rss"][0]
         if grown_rss > max(RSS_SLACK_BYTES, before["rss"][0]):
-            findings.append(Finding(
+            other.append(Finding(
                 oracle="leak", severity="medium", kind="bus-memory",
                 title=f"the bus's memory grew by {grown_rss >> 20} MiB and stayed",
                 explanation=f"Resident memory went from {before['rss'][0] >> 20} MiB before"
@@ -70,22 +80,32 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
                 evidence=(before["rss"][1], after["rss"][1])))
     leftover = [n for n in final.get("names") or [] if n not in (base.get("names") or [])]
     if leftover:
-        findings.append(Finding(
-            oracle="leak", severity="high", kind="bus-names",
-            title="names of departed clients are still on the bus",
-            explanation=f"After every client disconnected, ListNames still shows"
-                        f" {', '.join(leftover[:10])}.",
-            evidence=(base.index, final.index)))
+        kept.append(f"ListNames still shows {', '.join(leftover[:10])}")
+        kept_evidence += [base.index, final.index]
     for key, what in STATE_KEYS.items():
         b, f = base.get(key), final.get(key)
         if isinstance(b, int) and isinstance(f, int) and f > b:
-            findings.append(Finding(
-                oracle="leak", severity="high", kind=f"bus-state-{key}",
-                title=f"the bus still counts {f - b} {what} of departed clients",
-                explanation=f"The bus's own statistics show {b} {what} before any client"
-                            f" and {f} after all of them left.",
-                evidence=(base.index, final.index)))
-    return findings
+            symptom = f"its statistics count {f - b} more {what} ({b} before, {f} after)"
+            if key in CONNECTION_KEYS or kept:
+                kept.append(symptom)
+                kept_evidence += [base.index, final.index]
+            else:
+                other.append(Finding(
+                    oracle="leak", severity="high", kind=f"bus-state-{key}",
+                    title=f"the bus still counts {f - b} {what} of departed clients",
+                    explanation=f"The bus's own statistics show {b} {what} before any client"
+                                f" and {f} after all of them left.",
+                    evidence=(base.index, final.index)))
+    if kept:
+        findings.append(Finding(
+            oracle="leak", severity="high", kind="bus-kept-departed-connections",
+            title="the bus kept connections of clients that had left",
+            explanation="After every client disconnected (and a settle pause) the bus still"
+                        " holds what their connections used: " + "; ".join(kept) + ". One"
+                        " cause, these symptoms: a departed connection must be let go of"
+                        " entirely.",
+            evidence=tuple(dict.fromkeys(kept_evidence))))
+    return findings + other
 
 
 def _growth_under_steady_traffic(events: Sequence[Event]) -> list[Finding]:

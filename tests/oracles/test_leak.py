@@ -25,8 +25,9 @@ def test_back_to_baseline_is_silent():
 
 
 def test_fd_and_socket_leaks():
-    assert run(fds=(9, 11), sockets=(3, 5)).kinds(check_leak) == ["bus-sockets"]
-    assert run(fds=(9, 14), sockets=(3, 5)).kinds(check_leak) == ["bus-fds", "bus-sockets"]
+    assert run(fds=(9, 11), sockets=(3, 5)).kinds(check_leak) == ["bus-kept-departed-connections"]
+    assert run(fds=(9, 14), sockets=(3, 5)).kinds(check_leak) == [
+        "bus-fds", "bus-kept-departed-connections"]
 
 
 def test_a_file_opened_once_is_not_a_leak():
@@ -39,10 +40,21 @@ def test_memory_growth_needs_more_than_allocator_slack():
     assert run(rss=(4 << 20, 200 << 20)).kinds(check_leak) == ["bus-memory"]
 
 
-def test_bus_books_and_names():
+def test_one_kept_connection_is_one_finding_with_its_symptoms():
+    """A connection pinned by its own fd in flight shows as sockets, names and the bus's
+    counts: one cause, one finding, one signature whichever symptoms a smaller case keeps."""
     state = dict(STATE, names=[":1.4", "org.busrig.Echo"], match_rules=2, connections=1)
-    assert run(final_state=state).kinds(check_leak) == [
-        "bus-names", "bus-state-connections", "bus-state-match_rules"]
+    full = check_leak(run(sockets=(3, 5), final_state=state).events)
+    assert [f.kind for f in full] == ["bus-kept-departed-connections"]
+    assert all(s in full[0].explanation for s in ("2 more socket(s)", ":1.4", "1 more connections",
+                                                    "2 more match rules"))
+    fewer = check_leak(run(final_state=dict(STATE, connections=1)).events)
+    assert [f.signature for f in fewer] == [full[0].signature]
+
+
+def test_match_rules_left_without_a_kept_connection_are_their_own_finding():
+    assert run(final_state=dict(STATE, match_rules=3)).kinds(check_leak) == [
+        "bus-state-match_rules"]
 
 
 def test_no_final_state_no_verdict():
