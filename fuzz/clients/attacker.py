@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import os
+import re
 import socket
 import time
 from typing import Any, Callable
@@ -283,14 +284,18 @@ def spoof_uid(a: Attacker) -> dict[str, Any]:
 
 def forge_sender(a: Attacker) -> dict[str, Any]:
     """Send a signal with a SENDER header naming someone else; a witness connection of ours
-    subscribes and reports the sender the bus delivered."""
+    subscribes and reports the sender the bus delivered. The witness matches on an object
+    path of this attack alone (its own journal's name), so two forge-sender attacks in one
+    run never see each other's signal and mistake it for their own."""
     forged = str(a.p.get("sender", BUS_NAME))
+    path = "/org/busrig/Forge/" + re.sub(r"[^A-Za-z0-9_]", "_",
+                                         os.path.basename(a.journal.path).split(".jsonl")[0])
     witness, _ = a.open()
-    witness.sendall(message_bus.AddMatch("type='signal',interface='org.busrig.Forge'")
-                    .serialise(serial=2))
+    witness.sendall(message_bus.AddMatch(f"type='signal',interface='org.busrig.Forge',"
+                                         f"path='{path}'").serialise(serial=2))
     time.sleep(0.1)
     sock, me = a.open()
-    sig = new_signal(DBusAddress("/org/busrig/Forge", interface="org.busrig.Forge"), "Forged")
+    sig = new_signal(DBusAddress(path, interface="org.busrig.Forge"), "Forged")
     sig.header.fields[HeaderFields.sender] = forged
     sock.sendall(sig.serialise(serial=2))
     parser, seen = Parser(), None
