@@ -4,7 +4,8 @@ A stall is a sentinel ping that took longer than the run's hang_after (or never 
 It is classified from the bus's own samples during the stall: `stopped` (state T), `spinning`
 (CPU near 100%), or `blocked` in the kernel function the samples and the hang snapshot show.
 The finding carries the socket queues at onset and the wait-for graph among clients (who was
-waiting for whose reply), with any cycle in it.
+waiting for whose reply). No client role can wait on another client while serving, so
+the graph shows who was blocked on the bus, not a deadlock cycle among clients.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ def _judge(events: Sequence[Event], facts: Facts, start: int, end: int, ping: Ev
     kind, detail = _classify(samples, snapshot)
     queues = _queues_at(events, start + facts.hang_after_ns)
     edges = _wait_for(events, facts, start + facts.hang_after_ns)
-    cycle = _find_cycle(edges)
     lines = [f"The sentinel's GetId round trip to the bus went unanswered for"
              f" {(end - start) / 1e9:.1f} s (limit {facts.hang_after_ns / 1e9:.1f} s)"
              f" while the bus process existed. Classified as {kind}: {detail}."]
@@ -68,13 +68,11 @@ def _judge(events: Sequence[Event], facts: Facts, start: int, end: int, ping: Ev
             f"{q['owner']} -> {q.get('peer_owner') or '?'}: {q['rq']}" for q in queues))
     if edges:
         lines.append("Waiting for replies: " + ", ".join(f"{a} -> {b}" for a, b in sorted(edges)))
-    if cycle:
-        lines.append("Deadlock cycle: " + " -> ".join(cycle + [cycle[0]]))
     if snapshot is not None:
         lines.append(f"Snapshot of the bus: {snapshot.get('path')}")
     evidence = (ping.index,) + ((snapshot.index,) if snapshot else ())
     return Finding(
-        oracle="hang", severity="high", kind=f"{kind}:{detail}" + (":cycle" if cycle else ""),
+        oracle="hang", severity="high", kind=f"{kind}:{detail}",
         title=f"the bus stopped answering ({kind}: {detail})",
         explanation="\n".join(lines), evidence=evidence)
 
@@ -139,32 +137,3 @@ def _wait_for(events: Sequence[Event], facts: Facts, when: int) -> set[tuple[str
         callee = owner.get(target) or facts.process_at(target, inv.time)
         edges.add((caller, callee or f"{target} (no owner)"))
     return edges
-
-
-def _find_cycle(edges: set[tuple[str, str]]) -> list[str]:
-    graph: dict[str, list[str]] = {}
-    for a, b in edges:
-        graph.setdefault(a, []).append(b)
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(graph.get(node, [])):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        state[node] = 2
-        path.pop()
-        return []
-
-    for node in sorted(graph):
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return []

@@ -129,12 +129,16 @@ def test_store_survives_sigkill(tmp_path: Path, rig_tmp: Path):
     proc = start_campaign(store, work, f"{RELAY} --crash-on-fds 1", rig_tmp)
     deadline = time.monotonic() + 150
     log = work / "campaign.jsonl"
-    # Kill it in the middle: after a few executions and while it may be writing the store.
+    # Kill it in the middle: once it is writing the store (a hidden entry) or has written one.
+    mid_write = False
     while time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) >= 6 or any(p.name.startswith(".tmp-") for p in store.glob("*")):
+        names = [p.name for p in store.glob("*")] if store.exists() else []
+        if any(n.startswith(".tmp-") for n in names):
+            mid_write = True
             break
-        time.sleep(0.05)
+        if any((store / n / "meta.json").exists() for n in names if not n.startswith(".")):
+            break
+        time.sleep(0.01)
     kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -155,8 +159,10 @@ def test_store_survives_sigkill(tmp_path: Path, rig_tmp: Path):
     after = CrashStore(str(store))
     sigs = list(after.signatures())
     assert sigs and all(after.meta(s)["hits"] >= 1 for s in sigs)
-    if list(before.signatures()):
+    if list(before.signatures()):  # the entry survived: the next campaign knows it
         assert "known hit" in again.stdout and " 0 known hit(s)" not in again.stdout
+    else:  # killed while writing it: nothing half-written is visible, and it is stored anew
+        assert mid_write and again.returncode == 1, again.stdout
     assert not any(p.name.startswith(".tmp-") for p in store.iterdir())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fuzz.oracles.hang import _find_cycle, check_hang
+from fuzz.oracles.hang import check_hang
 from tests.oracles.builder import H
 
 
@@ -51,20 +51,14 @@ def test_stall_after_the_bus_died_is_not_a_hang():
     assert h.kinds(check_hang) == []
 
 
-def test_wait_for_graph_and_cycle():
+def test_wait_for_graph():
     h = H()
     for p, name in (("a", "org.A"), ("b", "org.B")):
         h.add(p, "ok", "request-name", name=name)
     h.add("a", "invoke", "call", seq=0, target="org.B").add("b", "invoke", "call", seq=0, target="org.A")
     stalled(h).wait(3).add("rig", "info", "traffic-end")
     found = check_hang(h.events)
-    assert found[0].kind.endswith(":cycle")
-    assert "a -> b" in found[0].explanation and "Deadlock cycle" in found[0].explanation
-
-
-def test_find_cycle():
-    assert _find_cycle({("a", "b"), ("b", "c")}) == []
-    assert sorted(_find_cycle({("a", "b"), ("b", "c"), ("c", "a")})) == ["a", "b", "c"]
+    assert "a -> b" in found[0].explanation
 
 
 def test_a_pause_made_by_the_nemesis_is_no_hang_but_a_later_stall_is():
