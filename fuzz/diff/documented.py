@@ -1,7 +1,7 @@
 """Differences between dbus-daemon and dbus-broker that their documentation explains.
 
-Each rule names where it is written down (section numbers of ../shared/abuse-catalog.md, which
-cites the buses' sources, man pages and maintainers). A difference a rule matches is reported
+Each rule names where it is written down: the buses' man pages and sources, restated with
+their references in docs/sources.md. A difference a rule matches is reported
 as documented, never as a finding. Everything else is a finding: the buses disagree and the
 documents do not say why.
 """
@@ -61,24 +61,24 @@ def _fd_error_names(d: Side) -> bool:
 # Attacks whose handling the two buses document differently: the attacker's own observations
 # (its outcome, its connection's fate) may differ. Harm to innocents is never covered here.
 DOCUMENTED_ATTACKS = {
-    "sasl": "§1.8: dbus-daemon drops a client after repeated REJECTED and answers bad hex with"
+    "sasl": "dbus-daemon drops a client after repeated REJECTED and answers bad hex with"
             " ERROR; dbus-broker keeps answering REJECTED",
-    "slow-reader": "§7.3: a full receiver is skipped by dbus-daemon, disconnected by dbus-broker",
-    "flood-connections": "§2, §3.3: dbus-daemon closes unauthenticated connections at"
+    "slow-reader": "a full receiver is skipped by dbus-daemon, disconnected by dbus-broker",
+    "flood-connections": "dbus-daemon closes unauthenticated connections at"
                          " auth_timeout and caps connections per uid; dbus-broker charges quota",
-    "fd-flood": "§2, §3.3: max_message_unix_fds (16) on dbus-daemon, the uid's fd quota on"
+    "fd-flood": "max_message_unix_fds (16) on dbus-daemon, the uid's fd quota on"
                 " dbus-broker",
-    "fd-abuse": "§3.3: dbus-broker charges in-flight fds to the sender's quota and binds fds to"
+    "fd-abuse": "dbus-broker charges in-flight fds to the sender's quota and binds fds to"
                 " the bytes they came with; dbus-daemon queues them",
-    "driver-signal": "Appendix A: dbus-daemon answers AccessDenied, dbus-broker drops it",
-    "monitor": "Appendix A: an eavesdrop match gets AccessDenied from dbus-daemon,"
+    "driver-signal": "dbus-daemon answers AccessDenied, dbus-broker drops it",
+    "monitor": "an eavesdrop match gets AccessDenied from dbus-daemon,"
                " MatchRuleInvalid from dbus-broker",
-    "unread-calls": "§2, §3.3: pending-reply limits per connection against per-uid quota",
-    "flood-matches": "§2, §3.3: max_match_rules_per_connection against the match quota",
-    "flood-names": "§2, §3.3: max_names_per_connection against the name quota",
-    "big-message": "§1.1, §2, §3.3: max_message_size against the byte quota",
-    "fd-exhaust-client": "§3.3: fd quota per uid",
-    "policy-probe": "§7.3: AccessDenied for broadcasts only on dbus-daemon",
+    "unread-calls": "pending-reply limits per connection against per-uid quota",
+    "flood-matches": "max_match_rules_per_connection against the match quota",
+    "flood-names": "max_names_per_connection against the name quota",
+    "big-message": "max_message_size against the byte quota",
+    "fd-exhaust-client": "fd quota per uid",
+    "policy-probe": "AccessDenied for broadcasts only on dbus-daemon",
     "reload": "dbus-daemon reads its <policy user=...> rules from a daemon_policy file;"
               " dbus-broker's policy comes from its controller, which names users by uid only",
 }
@@ -90,7 +90,7 @@ def _documented_attack(d: Side) -> bool:
 
 
 def _same_uid_quota(d: Side) -> bool:
-    """dbus-broker: exhausting a uid's quota takes down other peers of that uid (§3.3)."""
+    """dbus-broker: exhausting a uid's quota takes down other peers of that uid (docs/sources.md)."""
     if d.client not in d.obs.uid_of or d.client in d.obs.attack_of:
         return False
     uid = d.obs.uid_of[d.client]
@@ -117,13 +117,13 @@ def _termination(d: Side) -> bool:
 
 RULES = (
     DocRule("limit-vs-disconnect", "one bus answers a limit with LimitsExceeded, the other"
-            " with a disconnect or silence", "abuse-catalog §3.3, §7.3", _limit_vs_disconnect),
+            " with a disconnect or silence", "dbus-daemon(1) <limit> max_outgoing_bytes; dbus-broker src/bus/peer.c (docs/sources.md)", _limit_vs_disconnect),
     DocRule("bus-reply-timeout", "dbus-daemon times out pending calls itself (NoReply);"
-            " dbus-broker has no reply timeout", "abuse-catalog Appendix A", _bus_reply_timeout),
+            " dbus-broker has no reply timeout", "dbus-daemon(1) <limit> reply_timeout; dbus-broker has none", _bus_reply_timeout),
     DocRule("fd-error-name", "fds to a peer without fd support: NotSupported (dbus-daemon)"
-            " against Failed (dbus-broker)", "abuse-catalog Appendix A", _fd_error_names),
+            " against Failed (dbus-broker)", "dbus-daemon bus/dispatch.c; dbus-broker src/bus/peer.c", _fd_error_names),
     DocRule("attack-handling", "the attacker's own outcome under an attack the buses"
-            " document handling differently", "abuse-catalog (per attack: DOCUMENTED_ATTACKS)",
+            " document handling differently", "per attack: DOCUMENTED_ATTACKS, docs/sources.md",
             _documented_attack),
     DocRule("sighup", "SIGHUP: dbus-daemon reloads its configuration; the dbus-broker process"
             " ends (reloading is its launcher's job)",
@@ -133,7 +133,7 @@ RULES = (
             " and exits 0 (dbus-broker dispatches SIGINT and SIGTERM to an orderly exit)",
             "dbus-broker src/broker/broker.c signal dispatch", _termination),
     DocRule("same-uid-quota", "dbus-broker charges quota per uid: an attacker's abuse hits"
-            " peers of its own uid", "abuse-catalog §3.3 (maintainer position)", _same_uid_quota),
+            " peers of its own uid", "dbus-broker per-uid accounting (docs/sources.md, dbus-broker quotas)", _same_uid_quota),
 )
 
 

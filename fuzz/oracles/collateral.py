@@ -7,7 +7,7 @@ see its calls fail or time out, or wait more than HARM_LATENCY_S for a liveness 
 (longer stalls are the hang oracle's). One attacker harming others is a denial of service.
 
 dbus-broker accounts every resource per uid and documents that exhausting a uid's quota
-takes down peers of that same uid (abuse-catalog.md §3.3): harm to innocents sharing the
+takes down peers of that same uid (docs/sources.md, "dbus-broker quotas and disconnects"): harm to innocents sharing the
 attacker's uid is reported `by_policy` there. Across uids, or on any other bus, it is a bug.
 
 Harm while the nemesis itself works on the bus (injected syscall failures, fd limits, CPU

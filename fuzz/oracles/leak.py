@@ -4,7 +4,7 @@ rules, pending replies).
 
 The runner samples the bus once before the first client connects ("baseline") and once after
 the last one has left and the bus had a moment to notice ("final"). Memory is judged with a
-wide margin: glibc keeps freed memory after bursts (DESIGN.md), so only growth far beyond what
+wide margin: glibc keeps freed memory after bursts (docs/sources.md, "Memory"), so only growth far beyond what
 allocator slack explains is reported.
 """
 

@@ -1,6 +1,6 @@
 """Ordering: per-sender FIFO to each receiver, one total order of broadcasts, causality.
 
-What the buses promise (abuse-catalog.md §7): each reads a connection in order and routes from
+What the buses promise (docs/sources.md, "Ordering"): each reads a connection in order and routes from
 a single loop, so (1) messages from one sender reach each receiver in the order sent, and
 (2) any two listeners that both received two signals received them in the same relative order,
 whoever sent them, and (3) a signal sent in reaction to another (a forwarder's Relayed) never

@@ -292,10 +292,21 @@ def call_with_body(signature: str, body: bytes) -> bytes:
     return out + b"\0" * ((-len(out)) % 8) + body
 
 
-# Whole invalid messages, each the shape of a known bug class (abuse-catalog.md §4.1).
+def nested_variants(depth: int) -> bytes:
+    """A body of signature "v": `depth` variants, each holding the next, the innermost a
+    byte. Each variant is its inner signature (length byte, "v", NUL) then its value, with
+    nothing to align (a variant and a byte are 1-aligned: D-Bus specification, "Marshaling
+    (Wire Format)")."""
+    return b"\x01v\x00" * (depth - 1) + b"\x01y\x00\x2a"
+
+
+# Whole invalid messages, each the shape of a known bug class (docs/sources.md, "Message format").
 CRAFTED = {
-    # CVE-2010-4352: nesting beyond the spec's 32 arrays / 64 containers.
+    # The array recursion limit: 64 nested arrays, twice the specification's 32.
     "deep-nesting": lambda: call_with_body("a" * 64 + "y", b"\0\0\0\0"),
+    # CVE-2010-4352 (dbus < 1.4.1, fixed by "Validate message nesting depth with variants"):
+    # variants nested past the 64 containers the specification allows in total.
+    "nested-variants": lambda: call_with_body("v", nested_variants(65)),
     # CVE-2022-42010: a ')' closing a '{'.
     "bracket-swap": lambda: call_with_body("(a{i)}", b"\0" * 16),
     # CVE-2022-42011: an array of int32 whose byte length is not a multiple of 4.

@@ -71,7 +71,7 @@ def test_a_different_answer_is_a_finding_without_instance_numbers():
 
 def test_documented_differences_are_classified():
     limits = "org.freedesktop.DBus.Error.LimitsExceeded"
-    # A limit: LimitsExceeded on one bus, a disconnect on the other (§3.3, §7.3).
+    # A limit: LimitsExceeded on one bus, a disconnect on the other (docs/sources.md).
     # (The disconnect explains the caller's other differences: only it is reported.)
     [d] = diffs(history(limits), history("disconnected", disconnect=True))
     assert d.key == "caller.0 disconnected" and d.rule is not None
