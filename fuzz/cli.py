@@ -71,6 +71,9 @@ def add_bus_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument("--bus-cmd", metavar="CMD",
                        help="command that prints a D-Bus address as its first stdout line and"
                             " serves until SIGTERM; BUSRIG_DIR names a private dir for it")
+    p.add_argument("--bus-env", action="append", metavar="KEY=VALUE",
+                   help="set this variable in the bus's environment (repeatable); recorded in"
+                        " stored cases and reproduce lines")
 
 
 def add_dashboard_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,13 +85,8 @@ def add_dashboard_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def bus_choice(args: argparse.Namespace, scenario_kind: str | None) -> BusChoice:
-    if args.bus_cmd:
-        return BusChoice(command=args.bus_cmd)
-    kind = args.bus or scenario_kind
-    if not kind:
-        raise InputError("no bus chosen: give --bus dbus-daemon|dbus-broker or --bus-cmd CMD,"
-                         " or set [bus] kind in the scenario")
-    return BusChoice(kind=kind)
+    from fuzz.bus.factory import choice_from_args
+    return choice_from_args(args, scenario_kind)
 
 
 QUIET_EVENTS = frozenset({"ping"})  # too many for a log line each; the dashboard draws them

@@ -80,6 +80,7 @@ class BusMaster(ABC):
         self.open_to_all_uids = open_to_all_uids
         self.user_aliases = user_aliases
         self.keep_address = False
+        self.extra_env: dict[str, str] = {}  # --bus-env: on top of the rig's environment
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
         self._pids_cache: tuple[float, list[int]] | None = None
@@ -98,6 +99,8 @@ class BusMaster(ABC):
             def preexec() -> None:
                 child_preexec()
                 enter_private_passwd(passwd)
+        if self.extra_env:
+            env = {**(env if env is not None else os.environ), **self.extra_env}
         log = open(self.log_path, "ab")
         try:
             proc = subprocess.Popen(

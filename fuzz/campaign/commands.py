@@ -9,7 +9,7 @@ import random
 import time
 from typing import Any
 
-from fuzz.bus.factory import BusChoice
+from fuzz.bus.factory import BusChoice, choice_from_args
 from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError
 
 
@@ -72,7 +72,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     elif not (args.bus or args.bus_cmd):
         raise InputError("fuzz needs --bus dbus-daemon|dbus-broker, --bus-cmd CMD or --diff A,B")
     else:
-        choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+        choice = choice_from_args(args)
     if args.budget <= 0 or args.jobs < 1:
         raise InputError("--budget must be > 0 and --jobs >= 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
@@ -159,8 +159,10 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
             hits += any(f.signature == meta["finding_signature"] for f in run.findings)
         return hits, times, meta
     if choice is None:
-        choice = BusChoice(kind=bus["kind"]) if bus.get("kind") in ("dbus-daemon", "dbus-broker") \
-            else BusChoice(command=bus["label"][len("command("):-1])
+        env = bus.get("env") or {}  # what the bus ran with when the case was found
+        choice = BusChoice(kind=bus["kind"], env=env) if bus.get("kind") in (
+            "dbus-daemon", "dbus-broker") else BusChoice(command=bus["label"][len("command("):-1],
+                                                         env=env)
     for i in range(times):
         result = Runner(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}")).run()
         if result.error is not None:
@@ -172,7 +174,7 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
 def cmd_replay(args: argparse.Namespace) -> int:
     choice = None
     if args.bus or args.bus_cmd:
-        choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+        choice = choice_from_args(args)
     out = args.out or os.path.join("runs", f"replay-{os.path.basename(os.path.normpath(args.case))}")
     started = time.monotonic()
     hits, times, meta = replay_case(args.case, choice, args.times, out)

@@ -14,7 +14,7 @@ import random
 import time
 from typing import Any
 
-from fuzz.bus.factory import BusChoice
+from fuzz.bus.factory import BusChoice, choice_from_args
 from fuzz.campaign.commands import parse_shard, replay_case, run_campaign
 from fuzz.campaign.store import CrashStore
 from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError, Interrupted, RigError
@@ -80,7 +80,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         raise InputError("nightly needs --bus dbus-daemon|dbus-broker or --bus-cmd CMD")
     if args.budget <= 0 or args.jobs < 1 or args.replay_times < 1:
         raise InputError("--budget must be > 0, --jobs and --replay-times >= 1")
-    choice = BusChoice(kind=args.bus) if args.bus else BusChoice(command=args.bus_cmd)
+    choice = choice_from_args(args)
     shard = parse_shard(args.shard)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     started = time.monotonic()

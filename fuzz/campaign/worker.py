@@ -73,7 +73,7 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
         found = first.findings
         bus = {"kind": first.summary["bus"].get("kind"),
                "version": first.summary["bus"].get("version"),
-               "label": choice.label, "args": choice.cli_args()}
+               "label": choice.label, "args": choice.cli_args(), "env": dict(choice.env)}
     else:
         found = diff_outcome(results, choice, other[0])
         kinds = [r.summary["bus"].get("kind") or "bus" for r in results]

@@ -27,6 +27,8 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
                         carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
+  RELAY_BUGS="FLAGS"    (environment) more of these flags, for a bug that only an
+                        environment variable switches on
   --chain-bug           a crash that needs three things in one session, the first two visible
                         from outside (see Chain): what feedback buys a campaign
                         (benchmarks/campaign.py)
@@ -563,7 +565,8 @@ def main() -> None:
     p.add_argument("--bad-exit", type=int, default=0, metavar="CODE")
     p.add_argument("--chain-bug", action="store_true")
     p.add_argument("--seed", type=int, default=1)
-    args = p.parse_args()
+    # Bugs may also be switched on from the environment (a test of --bus-env).
+    args = p.parse_args(sys.argv[1:] + os.environ.get("RELAY_BUGS", "").split())
     workdir = os.environ["BUSRIG_DIR"]
     daemon, inner = start_daemon(workdir)
     signal.signal(signal.SIGTERM, lambda *_: (daemon.kill(), os._exit(args.bad_exit)))

@@ -129,3 +129,22 @@ def test_chain_bug_shows_each_step(steps: int, tmp_path: Path):
     history = (tmp_path / "out" / "history.jsonl").read_text()
     assert "org.freedesktop.DBus.Error.LimitsExceeded" in history
     assert ("org.freedesktop.DBus.Error.NoMemory" in history) == (steps >= 2)
+
+
+@pytest.mark.timeout(120)
+def test_a_bug_switched_on_by_the_environment_reproduces_from_the_printed_line(tmp_path: Path):
+    """--bus-env travels into the reproduce line, so the replay runs the bus as the run did."""
+    import shlex
+    run = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", RELAY, "--bus-env",
+                  "RELAY_BUGS=--assert-on-fds 1", "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    line = next(l for l in run.stdout.splitlines() if l.startswith("reproduce: "))
+    assert "--bus-env 'RELAY_BUGS=--assert-on-fds 1'" in line
+    argv = shlex.split(line[len("reproduce: "):])
+    assert argv[:3] == ["python", "rig.py", "run"]
+    again = run_rig(*argv[2:], out=tmp_path / "again")
+    assert again.returncode == 1 and {f["signature"] for f in again.findings} == \
+        {f["signature"] for f in run.findings}
+    plain = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", RELAY, "--seed", "1",
+                    out=tmp_path / "plain")
+    assert plain.returncode == 0, plain.stdout
