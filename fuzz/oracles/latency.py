@@ -20,6 +20,17 @@ from fuzz.oracles.finding import Finding
 SPIKE_FACTOR = 100
 SPIKE_FLOOR_S = 1.0
 CONTEXT_NS = 1_000_000_000
+# Repeated short stalls: a round trip over max(STALL_FLOOR_NS, STALL_FACTOR x the quiet median)
+# is a stall; STALL_MIN of them, making at least STALL_SHARE of the run's round trips, while the
+# bus was mostly idle (no process of it used BUSY_CPU of a CPU), is a finding. Idle matters: a
+# bus that is slow because it is busy moving traffic is slow, not stalled; one that does not
+# answer while it sleeps has its main loop blocked (a lock held elsewhere, a housekeeping job).
+STALL_FLOOR_NS = 20_000_000
+STALL_FACTOR = 20
+STALL_MIN = 3
+STALL_SHARE = 0.05
+STALL_MIN_PINGS = 20
+BUSY_CPU = 0.5
 
 
 def check_latency(events: Sequence[Event]) -> list[Finding]:
@@ -48,10 +59,69 @@ def check_latency(events: Sequence[Event]) -> list[Finding]:
                             + (", ".join(f"{e.process} {e.op}" for e in around[:8]) or "nothing"
                                " the rig did") + ".",
                 evidence=(worst.index,) + tuple(e.index for e in around[:5])))
+    findings += _repeated_stalls(events, facts, pings, base)
     deadline_ms = facts.watch.get("latency_deadline_ms")
     if deadline_ms:
         findings += _deadline(events, float(deadline_ms))
     return findings
+
+
+def _attack_windows(events: Sequence[Event], facts) -> list[tuple[int, int]]:
+    return [(e.time, facts.ended_at.get(e.get("client"), facts.end) + CONTEXT_NS)
+            for e in events if e.op == "client-start" and e.get("role") == "attacker"]
+
+
+def _busiest_cpu_share(events: Sequence[Event], start: int, end: int) -> float:
+    """The largest share of one CPU any bus process used over [start, end]."""
+    first: dict = {}
+    last: dict = {}
+    for e in events:
+        if e.op == "proc" and str(e.get("target", "")).startswith("bus") and start <= e.time <= end:
+            first.setdefault(e.get("pid"), e)
+            last[e.get("pid")] = e
+    shares = [(last[p].get("cpu_s", 0) - f.get("cpu_s", 0)) / ((last[p].time - f.time) / 1e9)
+              for p, f in first.items() if last[p].time > f.time]
+    return max(shares, default=0.0)
+
+
+def _repeated_stalls(events: Sequence[Event], facts, pings: list[Event],
+                     base: float | None) -> list[Finding]:
+    """Round trips held up again and again for tens of milliseconds while the bus idled."""
+    if facts.traffic_start is None:
+        return []
+    attacks = _attack_windows(events, facts)
+
+    def quiet_moment(e: Event) -> bool:
+        start = e.time - e.get("latency_ns", 0)
+        return e.time >= facts.traffic_start and facts.bus_serving_during(start, e.time) \
+            and not facts.interfered_during(start, e.time) \
+            and not any(a <= e.time and start <= b for a, b in attacks)
+
+    traffic = [e for e in pings if quiet_moment(e)]
+    if len(traffic) < STALL_MIN_PINGS:
+        return []
+    threshold = max(STALL_FLOOR_NS, STALL_FACTOR * (base or 0))
+    stalls = [e for e in traffic if threshold < e.get("latency_ns", 0)]
+    if len(stalls) < STALL_MIN or len(stalls) < STALL_SHARE * len(traffic):
+        return []
+    cpu = _busiest_cpu_share(events, facts.traffic_start, facts.end)
+    if cpu >= BUSY_CPU:
+        return []
+    lat = sorted(e.get("latency_ns", 0) for e in traffic)
+    onsets = [e.time - e.get("latency_ns", 0) for e in stalls]
+    gaps = sorted(b - a for a, b in zip(onsets, onsets[1:]))
+    gap = f"; one begins every {gaps[len(gaps) // 2] / 1e6:.0f} ms (median)" if gaps else ""
+    return [Finding(
+        oracle="latency", severity="medium", kind="repeated-stalls",
+        title=f"the bus stalled {len(stalls)} times for tens of milliseconds while idle",
+        explanation=f"{len(stalls)} of {len(traffic)} liveness round trips during traffic took"
+                    f" over {threshold / 1e6:.0f} ms (quiet median"
+                    f" {(base or 0) / 1e6:.2f} ms), up to {lat[-1] / 1e6:.1f} ms, p99.9"
+                    f" {percentile(lat, 99.9) / 1e6:.1f} ms{gap}, while no process of the bus"
+                    f" used more than {cpu:.0%} of a CPU: its main loop was blocked, not busy."
+                    " A real-time client behind such a bus misses every deadline shorter"
+                    " than the stall (priority inversion).",
+        evidence=tuple(e.index for e in stalls[:5]))]
 
 
 def response_times(events: Sequence[Event]) -> dict[str, list[tuple[int, int]]]:

@@ -26,6 +26,8 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --raise-on-fds N      raise an exception (a Python traceback, exit status 1) when a message
                         carrying N or more fds is delivered
   --hang-on-size N      stop serving when a message of N bytes or more is delivered
+  --stall-every MS      every MS milliseconds, block the main loop for --stall-ms (default 50):
+                        a housekeeping thread holding the global lock, in short
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
   RELAY_BUGS="FLAGS"    (environment) more of these flags, for a bug that only an
                         environment variable switches on
@@ -235,8 +237,12 @@ class Relay:
     def serve(self) -> None:
         # Only its planted bugs may bring the relay down: a failed call (the rig injects
         # EMFILE, ENOMEM, ECONNRESET into the bus process) costs one connection at most.
+        next_stall = time.monotonic() + self.args.stall_every / 1000
         while True:
-            for key, _ in self.sel.select(timeout=0.05):
+            if self.args.stall_every and time.monotonic() >= next_stall:
+                time.sleep(self.args.stall_ms / 1000)
+                next_stall = time.monotonic() + self.args.stall_every / 1000
+            for key, _ in self.sel.select(timeout=0.01 if self.args.stall_every else 0.05):
                 if key.data is None:
                     try:
                         self.accept()
@@ -563,6 +569,8 @@ def main() -> None:
     for flag in ("assert-on-fds", "assert-on-size", "raise-on-fds"):
         p.add_argument("--" + flag, type=int, default=0, metavar="N")
     p.add_argument("--bad-exit", type=int, default=0, metavar="CODE")
+    p.add_argument("--stall-every", type=int, default=0, metavar="MS")
+    p.add_argument("--stall-ms", type=int, default=50, metavar="MS")
     p.add_argument("--chain-bug", action="store_true")
     p.add_argument("--seed", type=int, default=1)
     # Bugs may also be switched on from the environment (a test of --bus-env).

@@ -148,3 +148,24 @@ def test_a_bug_switched_on_by_the_environment_reproduces_from_the_printed_line(t
     plain = run_rig("run", str(DATA / "relay.toml"), "--bus-cmd", RELAY, "--seed", "1",
                     out=tmp_path / "plain")
     assert plain.returncode == 0, plain.stdout
+
+
+STALLS = DATA / "stall.toml"
+
+
+@pytest.mark.timeout(120)
+def test_a_periodic_short_stall_is_found(tmp_path: Path):
+    """The main loop blocked for 80 ms every 250 ms (a lock held by a housekeeping job)."""
+    run = run_rig("run", str(STALLS), "--bus-cmd", f"{RELAY} --stall-every 250 --stall-ms 80",
+                  "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert found(run) == {("latency", "repeated-stalls")}, run.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("target", ["relay", "dbus-daemon", "dbus-broker"])
+def test_steady_traffic_on_a_healthy_bus_shows_no_stall(target: str, tmp_path: Path):
+    bus = ["--bus-cmd", RELAY] if target == "relay" else ["--bus", target]
+    run = run_rig("run", str(STALLS), *bus, "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.findings == []

@@ -57,3 +57,32 @@ def test_a_nemesis_pause_explains_a_slow_ping():
     h.ping(99, 1.5)
     h.add("nemesis", "info", "undo", action="pause-bus", source=0)
     assert h.kinds(check_latency) == []
+
+
+# --- repeated short stalls ------------------------------------------------------------------
+
+from fuzz.oracles.latency import check_latency as _check  # noqa: E402
+from tests.oracles.builder import H as _H  # noqa: E402
+
+
+def stalls_history(slow_every: int, slow_s: float, cpu_share: float = 0.05) -> _H:
+    h = _H()
+    for i in range(5):
+        h.ping(i, 0.0005)
+    h.add("rig", "info", "traffic-start")
+    h.add("watch", "info", "proc", target="bus", pid=7, cpu_s=0.0)
+    for i in range(40):
+        h.ping(100 + i, slow_s if slow_every and i % slow_every == 0 else 0.0005)
+    h.wait(1.0).add("watch", "info", "proc", target="bus", pid=7, cpu_s=cpu_share * 3.0)
+    return h
+
+
+def test_repeated_stalls_of_tens_of_ms_while_idle_are_a_finding():
+    assert "repeated-stalls" in stalls_history(5, 0.05).kinds(_check)
+
+
+def test_no_stalls_sporadic_ones_or_a_busy_bus_are_not():
+    assert "repeated-stalls" not in stalls_history(0, 0).kinds(_check)
+    assert "repeated-stalls" not in stalls_history(39, 0.05).kinds(_check)  # once: noise
+    assert "repeated-stalls" not in stalls_history(5, 0.05, cpu_share=0.9).kinds(_check)
+    assert "repeated-stalls" not in stalls_history(5, 0.008).kinds(_check)  # under the floor
