@@ -50,6 +50,7 @@ from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
 from fuzz.watch.sampler import Watcher
+from fuzz.watch.procstat import uses_sanitizer
 from fuzz.watch.sockdiag import listener_pid
 
 RESTART_EXIT_WAIT_S = 5.0
@@ -206,8 +207,11 @@ class Runner:
                                 activation=self._activation())
             info = self.bus.start()
         self.bus_info = info
+        # A sanitizer build: its memory is no measure of leaks (ASan's quarantine holds freed
+        # memory); LeakSanitizer's report when it exits is.
         self.rig.write("ok", "bus-start", kind=info.kind, pid=info.pid, address=info.address,
-                       version=info.version, reused=reused)
+                       version=info.version, reused=reused,
+                       sanitized=any(uses_sanitizer(pid) for pid in self.bus.pids()))
         self.progress("bus", {"kind": info.kind, "pid": info.pid, "address": info.address,
                               "version": info.version})
         if not reused:

@@ -35,7 +35,9 @@ STATE_KEYS = {
 
 
 def check_leak(events: Sequence[Event]) -> list[Finding]:
-    findings = _growth_under_steady_traffic(events)
+    findings = _growth_under_steady_traffic(events) + _leak_sanitizer(events)
+    sanitized = any(e.op == "bus-start" and e.type == "ok" and e.get("sanitized")
+                    for e in events)
     states = {e.get("phase"): e for e in events if e.op == "bus-state" and not e.get("error")}
     base, final = states.get("baseline"), states.get("final")
     if base is None or final is None:
@@ -69,7 +71,7 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
                             f" {LAZY_FDS} files opened once are allowed).",
                 evidence=(before["fds"][1], after["fds"][1])))
         grown_rss = after["rss"][0] - before["rss"][0]
-        if grown_rss > max(RSS_SLACK_BYTES, before["rss"][0]):
+        if not sanitized and grown_rss > max(RSS_SLACK_BYTES, before["rss"][0]):
             other.append(Finding(
                 oracle="leak", severity="medium", kind="bus-memory",
                 title=f"the bus's memory grew by {grown_rss >> 20} MiB and stayed",
@@ -106,6 +108,24 @@ def check_leak(events: Sequence[Event]) -> list[Finding]:
                         " entirely.",
             evidence=tuple(dict.fromkeys(kept_evidence))))
     return findings + other
+
+
+def _leak_sanitizer(events: Sequence[Event]) -> list[Finding]:
+    """LeakSanitizer's report, written when a sanitizer build exits (the rig ends the bus with
+    SIGTERM, so it is), is the leak verdict of such a build."""
+    from fuzz.triage.crashlog import parse_crash
+    out = []
+    for e in events:
+        if e.process == "rig" and e.op == "bus-exit":
+            report = parse_crash(str(e.get("log_tail") or ""))
+            if report is not None and report.kind == "lsan":
+                out.append(Finding(
+                    oracle="leak", severity="high", kind=f"bus-lsan:{report.signature}",
+                    title=report.title,
+                    explanation="The bus's LeakSanitizer reported memory it never freed when it"
+                                f" exited:\n{report.excerpt}",
+                    evidence=(e.index,)))
+    return out
 
 
 def _growth_under_steady_traffic(events: Sequence[Event]) -> list[Finding]:

@@ -95,7 +95,8 @@ def _short_file(path: str) -> str:
 _SAN_HEAD = re.compile(r"==\d+==ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
                        r"MemorySanitizer): (.*)")
 _ACCESS = re.compile(r"^(READ|WRITE) of size \d+")
-_SAN_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (.+?)(?: (\S+?:\d+(?::\d+)?)| \((\S+)\))?$")
+_SAN_FRAME = re.compile(r"^\s*#\d+ 0x[0-9a-f]+\s+(?:in (.+?))?(?: ?(\S+?:\d+(?::\d+)?)|"
+                        r" ?\((\S+?)(?:\+0x[0-9a-f]+)?\))?$")
 _LEAK_HEAD = re.compile(r"^(Direct|Indirect) leak of \d+ byte\(s\) in \d+ object\(s\)")
 
 
@@ -111,7 +112,9 @@ def _frames_after(lines: list[str], start: int) -> tuple[list[tuple[str, str]], 
         m = _SAN_FRAME.match(lines[i])
         if not m:
             break
-        frames.append((_frame_name(m.group(1)), _short_file(m.group(2) or "")))
+        # A frame without symbols is named by its module (its offset changes with the build).
+        name = _frame_name(m.group(1)) if m.group(1) else os.path.basename(m.group(3) or "?")
+        frames.append((name, _short_file(m.group(2) or "")))
         i += 1
     return frames, i
 

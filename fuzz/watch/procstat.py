@@ -55,3 +55,16 @@ def sample_process(pid: int) -> ProcSample | None:
     return ProcSample(pid=pid, state=state, fds=fds, rss=rss_pages * _PAGE, threads=threads,
                       ctx_vol=vol, ctx_invol=invol, cpu_s=(utime + stime) / _TICKS,
                       wchan=wchan or "0")
+
+
+SANITIZER_RUNTIMES = ("libasan", "libclang_rt.asan", "liblsan", "libclang_rt.lsan")
+
+
+def uses_sanitizer(pid: int) -> bool:
+    """Is an AddressSanitizer or LeakSanitizer runtime mapped into the process (built in or
+    preloaded)?"""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(name in line for line in f for name in SANITIZER_RUNTIMES)
+    except OSError:
+        return False

@@ -77,3 +77,25 @@ def test_fds_growing_under_steady_traffic():
     assert traffic([20 + (i % 3) for i in range(50)]).kinds(check_leak) == []
     assert traffic([20 + i for i in range(50)]).kinds(check_leak) == ["bus-fds-growing"]
     assert traffic([20 + i for i in range(50)], nemesis=True).kinds(check_leak) == []
+
+
+LSAN_EXIT = """==9==ERROR: LeakSanitizer: detected memory leaks
+
+Direct leak of 4096 byte(s) in 2 object(s) allocated from:
+    #0 0x7f in __interceptor_malloc (/usr/lib/libasan.so.8+0xbd)
+    #1 0x55 in bus_connection_new_names ../bus/connection.c:120:5
+
+SUMMARY: AddressSanitizer: 4096 byte(s) leaked in 2 allocation(s).
+"""
+
+
+def test_on_a_sanitizer_build_lsan_is_the_verdict_and_rss_is_not_judged():
+    h = run(rss=(4 << 20, 400 << 20))
+    h.events[1] = type(h.events[1])(1, h.events[1].time, "rig", "ok", "bus-start",
+                                    {"kind": "dbus-daemon", "sanitized": True})
+    assert h.kinds(check_leak) == []  # ASan's quarantine holds freed memory: RSS says nothing
+    h.add("rig", "info", "bus-stop").add("rig", "info", "bus-exit", code=0, log_tail=LSAN_EXIT)
+    found = check_leak(h.events)
+    assert [f.title for f in found] == ["LeakSanitizer: direct leak allocated in"
+                                        " bus_connection_new_names"]
+    assert run(rss=(4 << 20, 400 << 20)).kinds(check_leak) == ["bus-memory"]  # not sanitized
