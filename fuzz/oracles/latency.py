@@ -27,7 +27,7 @@ CONTEXT_NS = 1_000_000_000
 # answer while it sleeps has its main loop blocked (a lock held elsewhere, a housekeeping job).
 STALL_FLOOR_NS = 20_000_000
 STALL_FACTOR = 20
-STALL_MIN = 3
+STALL_MIN = 5
 STALL_SHARE = 0.05
 STALL_MIN_PINGS = 20
 BUSY_CPU = 0.5
@@ -104,7 +104,9 @@ def _repeated_stalls(events: Sequence[Event], facts, pings: list[Event],
     stalls = [e for e in traffic if threshold < e.get("latency_ns", 0)]
     if len(stalls) < STALL_MIN or len(stalls) < STALL_SHARE * len(traffic):
         return []
-    cpu = _busiest_cpu_share(events, facts.traffic_start, facts.end)
+    # Over the traffic only: the idle moments after it would make a busy bus look idle.
+    traffic_end = next((e.time for e in events if e.op == "traffic-end"), facts.end)
+    cpu = _busiest_cpu_share(events, facts.traffic_start, traffic_end)
     if cpu >= BUSY_CPU:
         return []
     lat = sorted(e.get("latency_ns", 0) for e in traffic)

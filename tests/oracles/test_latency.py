@@ -74,7 +74,8 @@ def stalls_history(slow_every: int, slow_s: float, cpu_share: float = 0.05) -> _
     for i in range(40):
         h.ping(100 + i, slow_s if slow_every and i % slow_every == 0 else 0.0005)
     h.wait(1.0).add("watch", "info", "proc", target="bus", pid=7, cpu_s=cpu_share * 3.0)
-    return h
+    return h.add("rig", "info", "traffic-end").wait(5.0).add("watch", "info", "proc",
+                                                            target="bus", pid=7, cpu_s=3.0)
 
 
 def test_repeated_stalls_of_tens_of_ms_while_idle_are_a_finding():
