@@ -22,13 +22,12 @@ are strings, each naming one observable fact about how the bus behaved:
 Buckets are powers of two, so a feature changes only when a quantity moves by a factor of two;
 queue lengths and latencies, which wander with the machine's load, move by powers of four, and
 queues count only on the bus's own connections, by which side has not read yet, not by role.
-With a bucket per pair of roles and powers of two, half of all executions looked new
-(2026-11-27: 192 of 320 features of a 60 s campaign were queue buckets, 101 of 208 executions
-joined the corpus), and the corpus drowned in scenarios that had only met a busier moment.
-Likewise an attack's connection error once counted per attack kind and with its message text:
-a bus restarting or down made every attack kind's "connection refused" a new feature (110 of
-211 features of a 120 s campaign on 2026-11-27 were attack errors and outcomes, most of them
-these), although the fact was one: the bus did not take connections.
+A bucket per pair of roles with powers of two makes half of all executions look new (192 of
+320 features of a 60 s campaign were queue buckets, 101 of 208 executions joined the corpus:
+docs/campaigns.md), and the corpus drowns in scenarios that only met a busier moment. An
+attack's connection error counts by its exception class alone for the same reason: a bus
+restarting or down makes every attack kind's "connection refused" look new, although the fact
+is one: the bus did not take connections.
 """
 
 from __future__ import annotations

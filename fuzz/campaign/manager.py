@@ -81,8 +81,8 @@ MIN_ENTRY_S = 0.25
 # it is a new answer of the bus (syzkaller "smashes" every new input the same way): one that
 # got one step further into a bug is worked on while that step is fresh, not one pick in
 # fifty as the weights alone gave it. Only answers, not quantities: smashing every entry with
-# a new queue, latency or state bucket took all mutations (2026-11-27: 8 children for each of
-# ~50 entries in 120 s), and the first step of the chain bug came later, not sooner.
+# a new queue, latency or state bucket takes all mutations (8 children for each of ~50 entries
+# in a 120 s campaign, measured in docs/campaigns.md), and the chain bug's first step later.
 SMASH = 8
 
 

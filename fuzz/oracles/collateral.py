@@ -11,9 +11,9 @@ takes down peers of that same uid (docs/sources.md, "dbus-broker quotas and disc
 attacker's uid is reported `by_policy` there. Across uids, or on any other bus, it is a bug.
 
 Harm while the nemesis itself works on the bus (injected syscall failures, fd limits, CPU
-starvation, signals; up to a second after) is not pinned on the attacker: a campaign produced
-recvmsg failing with ECONNRESET beside an scm-credentials attack, and the bus rightly dropped
-the innocent whose read failed.
+starvation, signals; up to a second after) is not pinned on the attacker: with recvmsg made
+to fail with ECONNRESET beside an attack, the bus rightly drops the innocent whose read
+failed.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from fuzz.oracles.finding import Finding
 HARM_LATENCY_S = 1.0
 # Errors that say the called service was not there (killed, stopped, never started, or the
 # scenario has none): an attacker cannot be blamed for them, and a bus that wrongly dropped
-# the service is the loss oracle's finding. (A campaign's minimizer produced a caller without
-# a service beside an attack, and this oracle blamed the attack.)
+# the service is the loss oracle's finding (a minimized case may keep a caller without its
+# service beside an attack).
 ABSENT_SERVICE_ERRORS = frozenset({
     "org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner",
     "org.freedesktop.DBus.Error.NoReply"})
