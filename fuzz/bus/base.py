@@ -177,20 +177,31 @@ class BusMaster(ABC):
         """Hook run once the process group is gone."""
 
     def log_tail(self, max_bytes: int = 4000) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - max_bytes))
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        """The end of the bus's output, and any sanitizer report it wrote into its private
+        directory (fuzz/bus/command.py sends them there), which is read first: it is the
+        most precise account of a crash."""
+        import glob
+        reports = ""
+        for path in sorted(glob.glob(os.path.join(self.workdir, "sanitizer.*"))):
+            reports += _tail(path, max_bytes) + "\n"
+        return reports + _tail(self.log_path, max_bytes)
 
     def _open_socket_to_all(self, socket_path: str) -> None:
         """Let clients running as other uids reach the socket (hostile-client scenarios)."""
         if self.open_to_all_uids:
             os.chmod(self.workdir, 0o755)
             os.chmod(socket_path, 0o666)
+
+
+def _tail(path: str, max_bytes: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def program_version(argv: list[str]) -> str:

@@ -34,6 +34,7 @@ class CommandBus(BusMaster):
     def start(self) -> BusInfo:
         env = dict(os.environ, BUSRIG_DIR=self.workdir)
         env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # never let a wrapper find the real bus
+        env.update(sanitizer_options({**env, **self.extra_env}, self.workdir))
         try:
             # Relative paths in the command mean what they meant where the user typed it.
             proc = self._spawn(["/bin/sh", "-c", shell_line(self.command)],
@@ -60,6 +61,23 @@ class CommandBus(BusMaster):
     def _after_stop(self) -> None:
         if self._drain is not None:
             self._drain.join(timeout=2.0)
+
+
+SANITIZER_VARIABLES = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+SANITIZER_LOG = "sanitizer"  # sanitizers write SANITIZER_LOG.<pid> in the bus's directory
+
+
+def sanitizer_options(env: dict[str, str], workdir: str) -> dict[str, str]:
+    """Sanitizer options that send a report into the bus's private directory as well, where
+    the rig reads it, even when the command sends its stderr elsewhere. What the user already
+    set is kept; a log_path of their own is left alone."""
+    out = {}
+    for name in SANITIZER_VARIABLES:
+        current = env.get(name, "")
+        if "log_path=" not in current:
+            path = os.path.join(workdir, SANITIZER_LOG)
+            out[name] = f"{current}:log_path={path}" if current else f"log_path={path}"
+    return out
 
 
 def _socket_path(address: str) -> str | None:

@@ -59,3 +59,28 @@ def test_the_same_sanitized_bus_without_the_trigger_is_healthy(asan_env: list[st
                   "--seed", "1", out=tmp_path / "out")
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.findings == []
+
+
+@pytest.mark.timeout(90)
+def test_a_report_is_caught_when_the_bus_command_sends_stderr_elsewhere(asan_env: list[str],
+                                                                       tmp_path: Path):
+    """The rig adds log_path (into the bus's private dir) to the sanitizer options it passes a
+    --bus-cmd bus, keeping what was set, so a report reaches it though stderr goes nowhere."""
+    require_binary("dbus-daemon")
+    wrapper = DATA / "wrap-dbus-daemon.sh"
+    run = run_rig("run", str(TRIGGER), "--bus-cmd", f"sh {wrapper} 2>/dev/null", *asan_env,
+                  "--seed", "1", out=tmp_path / "out")
+    assert run.returncode == 1, run.stdout + run.stderr
+    crashes = [f for f in run.findings if f["oracle"] == "crash"]
+    assert crashes and crashes[0]["title"].startswith(
+        "AddressSanitizer: heap-buffer-overflow WRITE in busrig_overflow"), run.stdout
+    assert "AddressSanitizer" not in (tmp_path / "out" / "bus.log").read_text()
+
+
+def test_user_sanitizer_options_are_kept():
+    from fuzz.bus.command import sanitizer_options
+    got = sanitizer_options({"ASAN_OPTIONS": "detect_leaks=0",
+                             "LSAN_OPTIONS": "log_path=/x/mine"}, "/tmp/busrig-bus-q")
+    assert got["ASAN_OPTIONS"] == "detect_leaks=0:log_path=/tmp/busrig-bus-q/sanitizer"
+    assert "LSAN_OPTIONS" not in got
+    assert got["UBSAN_OPTIONS"] == "log_path=/tmp/busrig-bus-q/sanitizer"
