@@ -134,8 +134,11 @@ def _bus_died_restarting(e: Event) -> Finding:
     how = died_of or (f"exit code {e.get('old_code')}"
                       if e.get("old_code") is not None else "no exit")
     report = parse_crash(str(e.get("log_tail") or ""))
-    kind = f"bus-restart-exit:{report.kind}:{report.signature}" if report else \
-        f"bus-restart-exit:{how}"
+    # Dead of another signal than the one sent, or with a crash report: the bus crashed (maybe
+    # before the restart came), and that cause has the same name as an unprompted death. Only
+    # an exit status of its own choosing on the signal is a bad shutdown.
+    kind = f"bus-died:{report.kind}:{report.signature}" if report else \
+        f"bus-died:{died_of}" if died_of else f"bus-restart-exit:{how}"
     said = f" It reported:\n{report.excerpt}" if report else ""
     return Finding(
         oracle="crash", severity="high", kind=kind,

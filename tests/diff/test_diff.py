@@ -116,6 +116,7 @@ def test_a_healthy_bus_compared_with_itself_reports_nothing(seed: int, tmp_path:
     assert "no differences" in run.stdout
 
 
+@pytest.mark.alone  # under load dbus-daemon's innocent listener may fall behind (closing note)
 @pytest.mark.timeout(120)
 def test_a_scenario_touching_documented_differences_reports_them_as_documented(tmp_path: Path):
     require_binary("dbus-daemon")

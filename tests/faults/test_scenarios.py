@@ -21,7 +21,9 @@ MUST_FIND = {(f"priority_bus_{cfg}", bus): {("latency", "deadline-call")}
 # reported `known`, not counted) and open findings of this machine's versions. A run may show
 # them or not: the day upstream fixes one, the test stays green. Anything else fails it.
 MAY_FIND = {
-    ("syscall_send_enobufs", "dbus-broker"): {("loss", "broadcast-lost")},
+    # After one ENOBUFS dbus-broker stops writing to that peer: its broadcasts and replies stay
+    # queued (docs/nemesis.md); no upstream report of it is known yet.
+    ("syscall_send_enobufs", "dbus-broker"): {("loss", "broadcast-lost"), ("loss", "reply-lost")},
     # dbus-broker has no pending_fd_timeout: a connection pinned by its own fd in flight stays
     ("cve_2014_3637_pending_fd", "dbus-broker"): {("leak", "bus-kept-departed-connections")},
 }
