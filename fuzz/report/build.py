@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzz.report.model import BY_POLICY, NEW, Report, ReportFinding
+from fuzz.report.model import BY_POLICY, KNOWN, NEW, Report, ReportFinding
 
 
 def report_finding(f: Any, reproduce: str) -> ReportFinding:
-    """An oracle's Finding as a report line: new, or documented behaviour (by policy)."""
+    """An oracle's Finding as a report line: new, documented behaviour (by policy), or a
+    known behaviour of this bus version (its upstream reference leads the explanation)."""
+    status = BY_POLICY if f.by_policy else KNOWN if getattr(f, "known", None) else NEW
+    explanation = f"Known upstream: {f.known}. {f.explanation}" if status == KNOWN \
+        else f.explanation
     return ReportFinding(signature=f.signature, oracle=f.oracle, severity=f.severity,
-                         title=f.title, status=BY_POLICY if f.by_policy else NEW,
-                         count=f.count, explanation=f.explanation, reproduce=reproduce)
+                         title=f.title, status=status, count=f.count,
+                         explanation=explanation, reproduce=reproduce)
 
 
 def run_reproduce_command(scenario_path: str, bus_cli_args: str, seed: int) -> str:
