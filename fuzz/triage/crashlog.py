@@ -271,8 +271,10 @@ def _broker_error(lines: list[str], _program: str) -> CrashReport | None:
             if not f:
                 break
             callers.append(f.group(1))
+        # The callers stay out of the key: the same error reached through another path, or a
+        # trace cut short by the log's end, is the same bug.
         return CrashReport("broker-error", f"dbus-broker: ERROR {fn} @ {file}: {message}",
-                           f"broker-error:{fn}:{file}:{message}:" + ",".join(callers[:TOP_FRAMES]),
+                           f"broker-error:{fn}:{file}:{message}",
                            (fn, *callers[:TOP_FRAMES]), "\n".join(lines[i:i + 1 + len(callers)]))
     return None
 

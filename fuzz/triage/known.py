@@ -44,7 +44,7 @@ KNOWN: tuple[KnownBehaviour, ...] = (
     KnownBehaviour(
         "broker-435-accept-emfile", "dbus-broker", ("1", "33"), "crash",
         # ERROR listener_dispatch @ listener.c: Too many open files (fuzz/triage/crashlog.py)
-        "bus-died:broker-error:37d22a95240b",
+        "bus-died:broker-error:e0003a052c26",
         "bus1/dbus-broker#435",
         "dbus-broker exits when accept4() on its listening socket fails with EMFILE: the"
         " error reaches main() as a fatal listener error instead of pausing the listener"),

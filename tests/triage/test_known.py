@@ -17,7 +17,7 @@ def test_a_known_behaviour_applies_to_its_bus_and_versions_only():
     assert mark_known([f], "dbus-broker", "dbus-broker 36")[0].known is None  # fixed there?
     assert mark_known([f], "dbus-daemon", "dbus-broker 33")[0].known is None
     assert mark_known([f], "dbus-broker", None)[0].known is None
-    other = finding(entry.kind.replace("37d22a95240b", "000000000000"))
+    other = finding(entry.kind.replace("e0003a052c26", "000000000000"))
     assert mark_known([other], "dbus-broker", "dbus-broker 33")[0].known is None
     assert not mark_known([f], "dbus-broker", "dbus-broker 33")[0].counts
 
