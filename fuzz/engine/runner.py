@@ -49,8 +49,8 @@ from fuzz.faults import OPERATORS
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
-from fuzz.watch.sampler import Watcher
 from fuzz.watch.procstat import uses_sanitizer
+from fuzz.watch.sampler import Watcher
 from fuzz.watch.sockdiag import listener_pid
 
 RESTART_EXIT_WAIT_S = 5.0
@@ -194,7 +194,6 @@ class Runner:
                        quotas=sc.bus.quotas)
         self.rig.write("invoke", "bus-start", kind=self.bus_choice.label)
         reused = False
-        self.log_offset = 0
         # A bus with activatable services journals into this run: it cannot serve the next.
         if self.bus_pool is not None and not sc.bus.activatable:
             self.bus, info, reused = self.bus_pool.acquire(self.bus_choice, sc.bus,
