@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fuzz.engine.history import Event, load_history, write_history  # noqa: E402
+from fuzz.history import Event, load_history, write_history  # noqa: E402
 from fuzz.oracles import judge  # noqa: E402
 
 LISTENERS = ("listener.0", "listener.1", "listener.2")

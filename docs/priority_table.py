@@ -20,7 +20,7 @@ import tomllib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from fuzz.engine.history import load_history  # noqa: E402
+from fuzz.history import load_history  # noqa: E402
 from fuzz.engine.summary import percentile  # noqa: E402
 from fuzz.oracles.latency import response_times  # noqa: E402
 

@@ -15,12 +15,16 @@ from typing import Iterator
 
 import pytest
 
-from fuzz.engine.history import Event, load_history
+from fuzz.history import Event, load_history
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 DATA = Path(__file__).resolve().parent / "data"
 BUSES = ("dbus-daemon", "dbus-broker")
+
+# Every journal, in this process and in every rig and client it starts, refuses an op that
+# fuzz/history/ops.py does not describe.
+os.environ["BUSRIG_STRICT_HISTORY"] = "1"
 
 
 def require_binary(name: str) -> None:

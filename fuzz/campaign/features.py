@@ -36,7 +36,7 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 
 # Features that are an answer of the bus (an error name, how a connection ended, a finding),
 # as against a quantity (queue, latency, memory buckets) or a process state: the campaign

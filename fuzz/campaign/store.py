@@ -61,7 +61,7 @@ class CrashStore:
         """Give entries stored under an older signature scheme today's signature: the stored
         history excerpt is judged again, the entry renamed (atomically) and the old signature
         kept in meta.json's `aliases`, so a known case stays known and replays match it."""
-        from fuzz.engine.history import Event
+        from fuzz.history import Event
         from fuzz.oracles.crash import bus_death
         from fuzz.oracles.finding import finding_signature
         for sig in list(self.signatures()):

@@ -15,7 +15,7 @@ import os
 import sys
 
 from fuzz.clients.agent import agent_main
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.engine.scenario import ClientGroup
 
 ROLE = "service"

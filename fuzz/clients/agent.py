@@ -22,7 +22,7 @@ from jeepney import DBusErrorResponse, HeaderFields, MessageType
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from jeepney.low_level import Message
 
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.clients.pacing import paced_sequence
 from fuzz.engine.scenario import ClientGroup
 from fuzz.lifecycle import die_with_parent

@@ -7,7 +7,7 @@ import socket
 import time
 from typing import Any
 
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.wire import raw
 
 

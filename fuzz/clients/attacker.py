@@ -22,7 +22,7 @@ from jeepney.low_level import Parser
 
 from fuzz.clients import fd_attacks, peer_attacks
 from fuzz.clients.attack_base import Attacker
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.clients.protocol import BUS_NAME, echo_call
 from fuzz.wire import raw
 

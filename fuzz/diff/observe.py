@@ -14,7 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from fuzz.engine.history import COMPLETIONS, LONE_OPS, Event
+from fuzz.history import COMPLETIONS, Event
+from fuzz.history import ops
 
 # Operations whose outcome says nothing about the bus, or only about timing.
 _ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")
@@ -101,7 +102,7 @@ def observe(events: Sequence[Event]) -> Observation:
         elif e.op == "serve":
             served[e.get("caller")].add(e.get("seq"))
             fds_seen[e.process].add(int(e.get("fds", 0)))
-        elif e.op in LONE_OPS:
+        elif ops.lone(e.op):
             continue
         elif e.type in COMPLETIONS:
             outcomes[f"{e.process} {e.op}"].add(_outcome(e))

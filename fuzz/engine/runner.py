@@ -25,9 +25,9 @@ import psutil
 
 from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
 from fuzz.bus.pool import TAINTING_ACTIONS, BusPool
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.engine import spawner
-from fuzz.engine.history import SENTINEL, merge_journals, write_history
+from fuzz.history import SENTINEL, merge_journals, write_history
 from fuzz.engine.plan import (
     ClientInstance,
     Plan,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.lifecycle import die_with_parent
 
 # x86_64 numbers (python-ptrace's own table mixes in the x32 ones for some of these).

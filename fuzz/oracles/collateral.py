@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fuzz.engine.history import SENTINEL, Event
+from fuzz.history import SENTINEL, Event
 from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 

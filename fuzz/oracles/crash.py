@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 from typing import Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.facts import BUS_ENDING_OPS
 from fuzz.oracles.finding import Finding
 from fuzz.triage.crashlog import CrashReport, parse_crash

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from fuzz.clients.protocol import BUS_NAME, BUS_ONLY_SIGNALS
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 

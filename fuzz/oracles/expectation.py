@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 

@@ -6,7 +6,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from fuzz.engine.history import SENTINEL, Event
+from fuzz.history import SENTINEL, Event
 
 NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from fuzz.engine.history import SENTINEL, Event
+from fuzz.history import SENTINEL, Event
 from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.finding import Finding
 
 RSS_SLACK_BYTES = 48 * 1024 * 1024

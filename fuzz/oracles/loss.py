@@ -22,7 +22,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from fuzz.clients.protocol import TEST_INTERFACE, TICK
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.facts import Facts, read_facts
 from fuzz.oracles.finding import Finding
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.finding import Finding
 
 

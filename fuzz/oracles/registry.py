@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.collateral import check_collateral
 from fuzz.oracles.crash import check_crash
 from fuzz.oracles.credentials import check_credentials

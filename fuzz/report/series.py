@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from fuzz.engine.history import SENTINEL, Event
+from fuzz.history import SENTINEL, Event
 
 
 @dataclass

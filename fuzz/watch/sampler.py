@@ -12,7 +12,7 @@ import os
 import time
 from typing import Callable, Mapping
 
-from fuzz.clients.journal import Journal
+from fuzz.history import Journal
 from fuzz.watch.procstat import sample_process
 from fuzz.watch.snapshot import proc_snapshot, ptrace_snapshot
 from fuzz.watch.sockdiag import dump_unix_sockets, socket_inodes

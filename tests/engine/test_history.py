@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fuzz.engine.history import Event, merge_journals, pairing_problems
+from fuzz.history import Event, merge_journals, pairing_problems
 
 
 def write(path: Path, *events: dict) -> None:

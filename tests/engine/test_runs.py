@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.engine.history import pairing_problems
+from fuzz.history import pairing_problems
 from tests.conftest import SCENARIOS, run_rig
 
 

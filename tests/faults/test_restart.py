@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fuzz.bus.command import shell_line
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.facts import read_facts
 from tests.conftest import ROOT, SCENARIOS, leftover_processes, run_rig
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 
 RULE = "type='signal',interface='org.busrig.Test'"
 MS = 1_000_000

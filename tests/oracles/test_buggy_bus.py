@@ -65,7 +65,7 @@ def test_a_crash_is_named_by_what_the_bus_printed(flags: str, tmp_path: Path):
 
 
 def test_the_two_assertions_have_two_signatures():
-    from fuzz.engine.history import Event
+    from fuzz.history import Event
     from fuzz.oracles.crash import check_crash
     logs = ["relay: relay.c:301: check_fd_table: Assertion `n_fds < 1' failed.",
             "relay: relay.c:306: check_message_size: Assertion `size < 300' failed."]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.crash import check_crash
 
 

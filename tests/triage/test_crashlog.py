@@ -3,7 +3,7 @@ across runs (pids, addresses, temp paths and line numbers stripped), different p
 
 from __future__ import annotations
 
-from fuzz.engine.history import Event
+from fuzz.history import Event
 from fuzz.oracles.crash import check_crash
 from fuzz.triage.crashlog import parse_crash
 

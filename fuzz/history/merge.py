@@ -1,15 +1,4 @@
-"""The history: every journal of a run merged into one time-ordered list of events.
-
-Schema (one JSON object per line of OUT/history.jsonl; docs/history.md has the full list):
-  index    position in the merged history (evidence references point here)
-  time     CLOCK_MONOTONIC nanoseconds since the run's start
-  process  who recorded it: a client instance id ("caller.0"), "rig" or "nemesis"
-  type     invoke | ok | fail | info, with Jepsen's meaning: an operation starts with
-           `invoke` and ends with exactly one `ok` (it happened), `fail` (it certainly did not)
-           or `info` (unknown: timeout, peer or process gone). Observations such as a received
-           signal are a lone `ok`; lifecycle notes are a lone `info`.
-  op       the operation (call, emit, recv, connect, kill, bus-exit, ...)
-  ...      op fields (seq, serial, error, latency_ns, ...)
+"""Every journal of a run merged into one time-ordered history, and the history file itself.
 
 When a process ends with operations still open, the merge closes each with a synthetic `info`
 (`synthetic: true`), as Jepsen does for crashed processes: their outcome is unknown.
@@ -21,43 +10,11 @@ import gc
 import glob
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-EVENT_TYPES = ("invoke", "ok", "fail", "info")
-SENTINEL = "sentinel.0"  # the liveness sentinel's process name in every history
-COMPLETIONS = ("ok", "fail", "info")
-# Lone events: observations and lifecycle notes that never have an invoke.
-LONE_OPS = frozenset({"recv", "recv-other", "serve", "late-reply", "ready", "exit",
-                      "disconnect", "agent-error", "bus-exit", "bus-stop",
-                      "client-start", "client-stop", "client-exit", "not-ready",
-                      "traffic-start", "traffic-end",
-                      "abort", "skip", "config", "proc", "sockets", "bus-state", "hang-snapshot",
-                      "identity", "duplicate-reply", "stray-reply", "undo", "attack-step",
-                      "inject", "inject-attach", "sched", "bus-log"})
-
-
-@dataclass(frozen=True)
-class Event:
-    index: int
-    time: int
-    process: str
-    type: str
-    op: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "time": self.time, "process": self.process,
-                "type": self.type, "op": self.op, **self.data}
-
-    @staticmethod
-    def from_json(obj: dict[str, Any]) -> "Event":
-        """Build from a parsed line; takes ownership of `obj` (its core keys are removed)."""
-        pop = obj.pop
-        return Event(pop("index", -1), pop("time"), pop("process"), pop("type"), pop("op"), obj)
+from fuzz.history import ops
+from fuzz.history.event import COMPLETIONS, Event
 
 
 @dataclass
@@ -96,6 +53,9 @@ def merge_journals(journal_dir: str, t0: int) -> tuple[list[Event], MergeStats]:
     for path in sorted(glob.glob(os.path.join(journal_dir, "*.jsonl"))):
         stats.journals += 1
         raw.extend(read_journal(path, stats))
+    if ops.strict():
+        for obj in raw:
+            ops.check(obj["op"])
     raw.sort(key=lambda o: o["time"])  # stable: one process's same-time events keep order
     closed = close_open_operations(raw)
     stats.synthesized = len(closed) - len(raw)
@@ -124,7 +84,7 @@ def close_open_operations(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fields = {k: v for k, v in obj.items() if k not in ("time", "process", "type", "op")}
         if kind == "invoke":
             open_ops.setdefault(process, {})[(op, op_key(op, fields))] = obj
-        elif kind in COMPLETIONS and op not in LONE_OPS:
+        elif kind in COMPLETIONS and not ops.lone(op):
             open_ops.get(process, {}).pop((op, op_key(op, fields)), None)
         out.append(obj)
         if process != "rig" and op == "exit":
@@ -173,7 +133,7 @@ def pairing_problems(events: Iterable[Event]) -> list[str]:
             if key in open_ops:
                 problems.append(f"#{e.index}: second invoke of {key} while #{open_ops[key].index} is open")
             open_ops[key] = e
-        elif e.type in COMPLETIONS and e.op not in LONE_OPS:
+        elif e.type in COMPLETIONS and not ops.lone(e.op):
             if open_ops.pop(key, None) is None:
                 problems.append(f"#{e.index}: {e.type} of {key} without an open invoke")
     problems.extend(f"#{e.index}: invoke of {k} never completed" for k, e in open_ops.items())
