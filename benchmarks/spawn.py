@@ -22,7 +22,7 @@ from fuzz.bus import BusChoice, make_bus  # noqa: E402
 from fuzz.clients.agent import agent_main  # noqa: E402
 from fuzz.engine import spawner  # noqa: E402
 from fuzz.engine.plan import ClientInstance  # noqa: E402
-from fuzz.engine.scenario import ClientGroup  # noqa: E402
+from fuzz.clients.group import ClientGroup  # noqa: E402
 from fuzz.lifecycle import private_dir, shutdown_janitor  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from jeepney.bus_messages import message_bus
 from fuzz.bench import peers
 from fuzz.bus.base import BusSpec
 from fuzz.bus.factory import BusChoice, make_bus
-from fuzz.engine.summary import percentile
+from fuzz.stats import percentile
 from fuzz.errors import RigError
 from fuzz.lifecycle import die_with_parent, private_dir
 from fuzz.watch.procstat import sample_process

@@ -13,6 +13,7 @@ import copy
 import random
 from typing import Any, Callable
 
+from fuzz.clients.group import draws_for
 from fuzz.faults import OPERATORS
 from fuzz.faults.base import Param
 
@@ -75,20 +76,13 @@ def generate(rng: random.Random, name: str, other_uids: bool = False,
     return sc
 
 
-# What each client field of a generated scenario is drawn from, per role (a value listed twice
-# is twice as likely). Mutation resamples from the same lists, so a campaign with feedback and
-# one without explore the same values: what feedback adds is only which scenarios it builds on.
+# What each client field of a generated scenario is drawn from, per role (fuzz/clients/group.py
+# holds the lists beside each field's description). Mutation resamples from the same lists, so
+# a campaign with feedback and one without explore the same values: what feedback adds is only
+# which scenarios it builds on. The role order is part of a seed's random stream.
 ROLE_FIELDS: dict[str, dict[str, list[Any]]] = {
-    "service": {"delay": [0.0, 0.0, 0.0, 0.001]},
-    "caller": {"count": [1, 1, 2, 3], "ops": [5, 10, 20, 40], "rate": [0.0, 0.0, 1000.0],
-               "timeout": [1.0], "fds": [0, 0, 0, 0, 1, 1, 3, 8],
-               "payload": [0, 0, 16, 16, 1024, 1024, 65536]},
-    "emitter": {"ops": [5, 20, 40, 80], "rate": [0.0, 0.0, 2000.0], "payload": [0, 64, 4096]},
-    "listener": {"count": [1, 2, 3]},
-    "forwarder": {},
-    "churner": {"ops": [2, 5, 10], "rate": [100.0]},
-    "namer": {"ops": [2, 5, 10], "rate": [100.0]},
-}
+    role: draws_for(role)
+    for role in ("service", "caller", "emitter", "listener", "forwarder", "churner", "namer")}
 # Roles a generated scenario may have besides its service and caller, with their chances;
 # an emitter brings listeners (and sometimes a forwarder) with it.
 OPTIONAL_ROLES = {"emitter": 0.7, "churner": 0.2, "namer": 0.2}

@@ -127,7 +127,7 @@ class CampaignStats:
     known_hits: int = 0
     known: dict[str, int] = field(default_factory=dict)  # store signature -> hits this campaign
     unreproduced: list[str] = field(default_factory=list)  # seen once, never again: not stored
-    # upstream reference -> hits of known behaviours of this bus version (fuzz/triage/known.py)
+    # upstream reference -> hits of known behaviours of this bus version (fuzz/oracles/known.py)
     known_upstream: dict[str, int] = field(default_factory=dict)
     by_oracle: dict[str, int] = field(default_factory=dict)
     errors: int = 0

@@ -16,7 +16,7 @@ import sys
 
 from fuzz.clients.agent import agent_main
 from fuzz.history import Journal
-from fuzz.engine.scenario import ClientGroup
+from fuzz.clients.group import ClientGroup
 
 ROLE = "service"
 

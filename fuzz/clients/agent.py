@@ -24,7 +24,7 @@ from jeepney.low_level import Message
 
 from fuzz.history import Journal
 from fuzz.clients.pacing import paced_sequence
-from fuzz.engine.scenario import ClientGroup
+from fuzz.clients.group import ClientGroup
 from fuzz.lifecycle import die_with_parent
 
 CONNECT_TIMEOUT_S = 5.0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field
 
-from fuzz.engine.scenario import ClientGroup, Scenario
+from fuzz.clients.group import ClientGroup
+from fuzz.engine.scenario import Scenario
 
 
 @dataclass(frozen=True)

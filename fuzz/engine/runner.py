@@ -25,9 +25,8 @@ import psutil
 
 from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
 from fuzz.bus.pool import TAINTING_ACTIONS, BusPool
-from fuzz.history import Journal
+from fuzz.clients.group import ACTIVE_ROLES, PASSIVE_WAVES, ClientGroup
 from fuzz.engine import spawner
-from fuzz.history import SENTINEL, merge_journals, write_history
 from fuzz.engine.plan import (
     ClientInstance,
     Plan,
@@ -35,17 +34,12 @@ from fuzz.engine.plan import (
     instance_seed,
     make_plan,
 )
-from fuzz.engine.scenario import (
-    ACTIVE_ROLES,
-    PASSIVE_WAVES,
-    ClientGroup,
-    Scenario,
-    Watch,
-)
+from fuzz.engine.scenario import Scenario, Watch
 from fuzz.engine.summary import summarize
 from fuzz.engine.tail import JournalTail
 from fuzz.errors import BusStartError, InputError, RigError
 from fuzz.faults import OPERATORS
+from fuzz.history import SENTINEL, Journal, merge_journals, write_history
 from fuzz.lifecycle import janitor, private_dir, signals_raise
 from fuzz.oracles import Finding, judge
 from fuzz.watch.busstate import bus_state
@@ -807,7 +801,7 @@ def sentinel_instance(watch: Watch, seed: int, reconnect: bool = False) -> Clien
 
 def _spawn_stats(events: list) -> dict[str, float | None]:
     """Client start-up cost: the fork-server round trip, and spawn request to connected."""
-    from fuzz.engine.summary import percentile
+    from fuzz.stats import percentile
     requested: dict[str, int] = {}
     spawn, to_connect = [], []
     for e in events:

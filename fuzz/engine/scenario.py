@@ -18,15 +18,10 @@ from fuzz.bus.base import BusSpec, DenyRule
 from fuzz.bus.broker import BROKER_QUOTAS, QUOTA_MAX
 from fuzz.bus.daemon import AUTH_MECHANISMS, DAEMON_LIMITS
 from fuzz.bus.factory import BUS_KINDS
+from fuzz.clients.group import FIELDS, ClientGroup, keys_for, non_negative, one_of, positive
 from fuzz.engine.tomlpos import locate
 from fuzz.errors import ScenarioError
 
-ROLES = ("caller", "service", "emitter", "listener", "forwarder", "churner", "namer")
-# Active roles finish by themselves (ops) or at the bound; passive ones serve until stopped and
-# start first, in these waves: services (callers need their names), then subscribers (so they
-# miss nothing).
-ACTIVE_ROLES = ("caller", "emitter", "churner", "namer")
-PASSIVE_WAVES = (("service",), ("listener", "forwarder"))
 CLIENT_ACTIONS = ("start", "stop", "kill")
 BUS_ACTIONS = ("kill-bus",)
 ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
@@ -37,38 +32,7 @@ TRIGGERS = {
     "mid-auth": "a client has been started and is not yet connected (auth, Hello)",
 }
 
-DEFAULT_SERVICE_NAME = "org.busrig.Echo"
 RESTART_ACTION = "restart-bus"  # clients of a scenario with it reconnect
-DEFAULT_MATCH = "type='signal',interface='org.busrig.Test'"
-
-
-@dataclass(frozen=True)
-class ClientGroup:
-    name: str
-    role: str
-    count: int = 1
-    ops: int | None = None  # None: until stopped or the bound
-    rate: float = 0.0  # operations per second; 0 = as fast as the bus answers
-    uid: int | None = None
-    payload: int = 0  # extra bytes carried by each call or signal
-    target: str = DEFAULT_SERVICE_NAME  # caller: the name it calls
-    timeout: float = 5.0  # caller: seconds before a call is recorded as `info`
-    fds: int = 0  # caller: file descriptors passed with each call
-    bus_name: str = DEFAULT_SERVICE_NAME  # service: the name it owns
-    delay: float = 0.0  # service: seconds to sleep before answering
-    silent: bool = False  # service: never answer
-    match: str = DEFAULT_MATCH  # listener: its match rule
-    # Scheduling, for priority-inversion scenarios (set before the client drops its uid):
-    sched: str = "other"  # other, fifo or rr
-    priority: int = 0  # 1..99 with fifo or rr
-    nice: int = 0
-    cpu: int | None = None  # pin to this CPU
-    # Connect again when the bus goes away, and go on: set for every client of a scenario
-    # that restarts its bus (not a scenario key).
-    reconnect: bool = False
-
-    def instance_id(self, index: int) -> str:
-        return f"{self.name}.{index}"
 
 
 @dataclass(frozen=True)
@@ -176,18 +140,6 @@ def _type_name(kind: type) -> str:
             dict: "table", list: "array"}.get(kind, kind.__name__)
 
 
-def _non_negative(v: float) -> str | None:
-    return "must be >= 0" if v < 0 else None
-
-
-def _positive(v: float) -> str | None:
-    return "must be > 0" if v <= 0 else None
-
-
-def _one_of(options: tuple[str, ...]) -> Callable[[str], str | None]:
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}; got {v!r}"
-
-
 def load_scenario(path: str) -> Scenario:
     try:
         with open(path, "rb") as f:
@@ -241,7 +193,7 @@ def _decode_error_line(message: str) -> int | None:
 
 def _parse_bus(top: _Checker, data: dict[str, Any]) -> BusSpec:
     c = _Checker(top.path, top.text, data, "bus")
-    kind = c.get("kind", str, default=None, check=_one_of(BUS_KINDS))
+    kind = c.get("kind", str, default=None, check=one_of(BUS_KINDS))
     limits_data = c.get("limits", dict, default={})
     quotas_data = c.get("quotas", dict, default={})
     auth = c.get("auth", list, default=["EXTERNAL"], check=_auth_check)
@@ -352,71 +304,39 @@ def _non_negative_limit(name: str) -> Callable[[int], str | None]:
     return lambda v: None if v >= 0 or (name == "reply_timeout" and v == -1) else "must be >= 0"
 
 
-_ROLE_KEYS: dict[str, tuple[str, ...]] = {
-    "caller": ("target", "timeout", "payload", "fds"),
-    "service": ("bus_name", "delay", "silent"),
-    "emitter": ("payload",),
-    "listener": ("match",),
-    "forwarder": ("match",),
-    "churner": (),
-    "namer": (),
-}
-
-
 def _parse_client(top: _Checker, index: int, data: Any) -> ClientGroup:
     c = _Checker(top.path, top.text, data if isinstance(data, dict) else {}, "clients", index,
                  f"clients[{index}]")
     if not isinstance(data, dict):
         raise c.fail(None, "each entry of clients must be a table ([[clients]])")
-    role = c.get("role", str, check=_one_of(ROLES))
-    values: dict[str, Any] = {
-        "role": role,
-        "name": c.get("name", str, default=role, check=_valid_group_name),
-        "count": c.get("count", int, default=1, check=_non_negative),
-        "ops": c.get("ops", int, default=None, check=_non_negative),
-        "rate": c.get("rate", float, default=0.0, check=_non_negative),
-        "uid": _parse_uid(c),
-        **_parse_sched(c),
-    }
-    if role in ("service", "listener", "forwarder") and "ops" in data:
-        raise c.fail("ops", f"a {role} serves until stopped; 'ops' applies to callers and emitters")
-    extra = _ROLE_KEYS[role]
-    spec = {
-        "target": (str, None), "timeout": (float, _positive), "payload": (int, _non_negative),
-        "bus_name": (str, None), "delay": (float, _non_negative), "silent": (bool, None),
-        "match": (str, None), "fds": (int, _non_negative),
-    }
-    for key in extra:
-        kind, check = spec[key]
-        if key in data:
-            values[key] = c.get(key, kind, check=check)
-    c.used.update(extra)  # so an unknown key's message lists everything this role accepts
+    role = c.get("role", str, check=FIELDS["role"].check)
+    accepted = keys_for(role)
+    for key in data:
+        if key in FIELDS and key not in accepted:
+            raise c.fail(key, f"'{key}' applies to {', '.join(FIELDS[key].roles)};"
+                              f" a {role} does not take it")
+    values: dict[str, Any] = {"role": role, "name": role}
+    for key in accepted:
+        if key == "role" or key not in data:
+            continue
+        if key == "uid":
+            values[key] = _parse_uid(c)
+        else:
+            values[key] = c.get(key, FIELDS[key].kind, check=FIELDS[key].check)
+    _check_sched(c, values)
+    c.used.update(accepted)  # so an unknown key's message lists everything this role accepts
     c.finish()
     return ClientGroup(**values)
 
 
-SCHED_POLICIES = ("other", "fifo", "rr")
-
-
-def _parse_sched(c: _Checker) -> dict[str, Any]:
-    sched = c.get("sched", str, default="other", check=_one_of(SCHED_POLICIES))
-    priority = c.get("priority", int, default=0,
-                     check=lambda v: None if 0 <= v <= 99 else "must be 0..99")
-    if (sched == "other") != (priority == 0):
+def _check_sched(c: _Checker, values: dict[str, Any]) -> None:
+    """What one field's check cannot see: priority goes with the policy, CPUs with the machine."""
+    if (values.get("sched", "other") == "other") != (values.get("priority", 0) == 0):
         raise c.fail("priority", "give a priority 1..99 with sched = fifo or rr, and none"
                                  " with sched = other (use nice there)")
-    nice = c.get("nice", int, default=0,
-                 check=lambda v: None if -20 <= v <= 19 else "must be -20..19")
     cpus = os.cpu_count() or 1
-    cpu = c.get("cpu", int, default=None,
-                check=lambda v: None if 0 <= v < cpus else f"this machine has CPUs 0..{cpus - 1}")
-    return {"sched": sched, "priority": priority, "nice": nice, "cpu": cpu}
-
-
-def _valid_group_name(v: str) -> str | None:
-    import re
-    return None if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", v) else \
-        "must start with a letter and hold only letters, digits, '_' and '-'"
+    if values.get("cpu") is not None and values["cpu"] >= cpus:
+        raise c.fail("cpu", f"this machine has CPUs 0..{cpus - 1}")
 
 
 def _parse_uid(c: _Checker) -> int | None:
@@ -435,11 +355,11 @@ def _parse_action(top: _Checker, index: int, data: Any,
     if not isinstance(data, dict):
         raise c.fail(None, "each entry of schedule must be a table ([[schedule]])")
     from fuzz.faults import OPERATORS
-    at = c.get("at", float, check=_non_negative)
-    action = c.get("action", str, check=_one_of(ACTIONS + tuple(sorted(OPERATORS))))
-    jitter = c.get("jitter", float, default=0.0, check=_non_negative)
-    when = c.get("when", str, default=None, check=_one_of(tuple(TRIGGERS)))
-    within = c.get("within", float, default=5.0, check=_positive)
+    at = c.get("at", float, check=non_negative)
+    action = c.get("action", str, check=one_of(ACTIONS + tuple(sorted(OPERATORS))))
+    jitter = c.get("jitter", float, default=0.0, check=non_negative)
+    when = c.get("when", str, default=None, check=one_of(tuple(TRIGGERS)))
+    within = c.get("within", float, default=5.0, check=positive)
     target = None
     params: dict[str, Any] = {}
     operator = OPERATORS.get(action)
@@ -482,12 +402,12 @@ def _target_check(groups: tuple[ClientGroup, ...], action: str) -> Callable[[str
 def _parse_watch(top: _Checker, data: dict[str, Any]) -> Watch:
     c = _Checker(top.path, top.text, data, "watch")
     w = Watch(
-        period=c.get("period", float, default=0.1, check=_non_negative),
+        period=c.get("period", float, default=0.1, check=non_negative),
         sentinel=c.get("sentinel", bool, default=True),
-        ping_interval=c.get("ping_interval", float, default=0.1, check=_positive),
-        hang_after=c.get("hang_after", float, default=2.0, check=_positive),
-        quiet=c.get("quiet", float, default=0.3, check=_non_negative),
-        latency_deadline_ms=c.get("latency_deadline_ms", float, default=None, check=_positive),
+        ping_interval=c.get("ping_interval", float, default=0.1, check=positive),
+        hang_after=c.get("hang_after", float, default=2.0, check=positive),
+        quiet=c.get("quiet", float, default=0.3, check=non_negative),
+        latency_deadline_ms=c.get("latency_deadline_ms", float, default=None, check=positive),
     )
     c.finish()
     return w
@@ -495,7 +415,7 @@ def _parse_watch(top: _Checker, data: dict[str, Any]) -> Watch:
 
 def _parse_bound(top: _Checker, data: dict[str, Any]) -> Bound:
     c = _Checker(top.path, top.text, data, "bound")
-    duration = c.get("duration", float, default=60.0, check=_positive)
-    ops = c.get("ops", int, default=None, check=_positive)
+    duration = c.get("duration", float, default=60.0, check=positive)
+    ops = c.get("ops", int, default=None, check=positive)
     c.finish()
     return Bound(duration=duration, ops=ops)

@@ -6,14 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any, Sequence
 
 from fuzz.history import Event
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (q in 0..100)."""
-    if not sorted_values:
-        return None
-    rank = max(1, min(len(sorted_values), -(-len(sorted_values) * q // 100)))
-    return sorted_values[int(rank) - 1]
+from fuzz.stats import percentile
 
 
 def op_counts(events: Sequence[Event]) -> dict[str, dict[str, int]]:

@@ -17,7 +17,7 @@ class Finding:
     # A documented behaviour of the bus (a quota, a policy), not a bug: reported, never fatal.
     by_policy: bool = False
     count: int = 1  # how many times the run showed it (the first is described)
-    # A known behaviour of this bus version (fuzz/triage/known.py): its upstream reference.
+    # A known behaviour of this bus version (fuzz/oracles/known.py): its upstream reference.
     known: str | None = None
 
     @property

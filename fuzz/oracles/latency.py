@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from fuzz.history import SENTINEL, Event
-from fuzz.engine.summary import percentile
+from fuzz.stats import percentile
 from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 

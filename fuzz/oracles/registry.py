@@ -38,6 +38,6 @@ def judge(events: Sequence[Event]) -> list[Finding]:
         for f in check(events):
             first.setdefault(f.signature, f)
             counts[f.signature] = counts.get(f.signature, 0) + 1
-    from fuzz.triage.known import bus_of, mark_known
+    from fuzz.oracles.known import bus_of, mark_known
     return mark_known([replace(f, count=counts[sig]) for sig, f in first.items()],
                       *bus_of(events))

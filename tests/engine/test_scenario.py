@@ -8,7 +8,7 @@ import pytest
 
 from fuzz.engine.scenario import load_scenario, parse_scenario
 from fuzz.errors import ScenarioError
-from tests.conftest import SCENARIOS, run_rig
+from tests.conftest import ROOT, SCENARIOS, run_rig
 
 GOOD = """\
 name = "t"
@@ -73,7 +73,27 @@ def test_unknown_daemon_limit_and_broker_quota():
 
 def test_role_specific_keys_are_checked():
     err = error_of(GOOD.replace("ops = 10", "silent = true"))
-    assert "unknown key 'silent'" in err.problem  # silent belongs to services
+    assert "'silent' applies to service" in err.problem and err.line is not None
+    err = error_of(GOOD.replace("ops = 10", "sillent = true"))
+    assert "unknown key 'sillent'" in err.problem and "timeout" in err.problem
+
+
+def test_client_fields_table_in_the_docs_is_the_schema():
+    from fuzz.clients.group import markdown_table
+    assert markdown_table() in (ROOT / "docs/scenarios.md").read_text(), \
+        "docs/scenarios.md differs from fuzz/clients/group.py: python -m fuzz.clients.group"
+
+
+def test_every_client_field_default_passes_its_own_check():
+    from fuzz.clients.group import DEFAULTS, FIELDS, ROLES, draws_for
+    for name, fi in FIELDS.items():
+        if fi.check and DEFAULTS[name] not in (None, ""):
+            assert fi.check(DEFAULTS[name]) is None, name
+    for role in ROLES:
+        for name, values in draws_for(role).items():
+            assert role in FIELDS[name].roles, (role, name)
+            assert all(FIELDS[name].check is None or FIELDS[name].check(v) is None
+                       for v in values), (role, name)
 
 
 def test_schedule_target_must_exist():
@@ -116,7 +136,7 @@ def test_cli_usage_errors_exit_2(tmp_path: Path):
 
 def test_every_role_is_started_by_the_runner_and_has_an_agent():
     from fuzz.clients.agent import ROLES as AGENTS
-    from fuzz.engine.scenario import ACTIVE_ROLES, PASSIVE_WAVES, ROLES
+    from fuzz.clients.group import ACTIVE_ROLES, PASSIVE_WAVES, ROLES
     passive = [r for wave in PASSIVE_WAVES for r in wave]
     assert sorted(ACTIVE_ROLES + tuple(passive)) == sorted(ROLES)
     assert set(ROLES) <= set(AGENTS)

@@ -17,7 +17,7 @@ from tests.conftest import SCENARIOS, leftover_processes, run_rig
 # doing, not a bug of the bus).
 MUST_FIND = {(f"priority_bus_{cfg}", bus): {("latency", "deadline-call")}
              for cfg in ("nice0", "nice-5") for bus in ("dbus-daemon", "dbus-broker")}
-# What a released bus may show on a scenario: known upstream behaviours (fuzz/triage/known.py,
+# What a released bus may show on a scenario: known upstream behaviours (fuzz/oracles/known.py,
 # reported `known`, not counted) and open findings of this machine's versions. A run may show
 # them or not: the day upstream fixes one, the test stays green. Anything else fails it.
 MAY_FIND = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fuzz.oracles.finding import Finding
-from fuzz.triage.known import KNOWN, mark_known, version_number
+from fuzz.oracles.known import KNOWN, mark_known, version_number
 
 
 def finding(kind: str, oracle: str = "crash") -> Finding:
