@@ -190,7 +190,9 @@ def cmd_operators(_args: argparse.Namespace) -> int:
         params = ", ".join(f"{n}={'<required>' if p.default is ... else p.default!r}"
                            for n, p in op.params.items())
         target = "target, " if op.targets_client else ""
-        print(f"{op.family:8} {op.name:18} {op.help}\n{'':27}params: {target}{params}")
+        facts = "; ".join(op.facts())
+        print(f"{op.family:8} {op.name:18} {op.help}\n{'':27}params: {target}{params}"
+              + (f"\n{'':27}facts: {facts}" if facts else ""))
     return EXIT_CLEAN
 
 

@@ -15,12 +15,6 @@ from fuzz.bus.base import BusInfo, BusMaster, BusSpec
 from fuzz.bus.factory import BusChoice, make_bus
 from fuzz.lifecycle import private_dir
 
-# Operators after which the bus is not trusted for the next execution even if it still runs:
-# it was signalled, traced, or had its limits and scheduling changed and restored.
-TAINTING_ACTIONS = frozenset({"kill-bus", "signal-bus", "restart-bus", "fail-syscalls", "limit-bus-fds",
-                              "freeze-bus", "pause-bus", "sched-bus", "renice-bus", "pin-bus",
-                              "cpu-quota-bus"})
-
 
 class BusPool:
     def __init__(self) -> None:

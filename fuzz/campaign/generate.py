@@ -19,12 +19,14 @@ from fuzz.faults.base import Param
 
 Scenario = dict[str, Any]
 
-# Faults the generator leaves out: none is unsafe (every operator is bounded and undone), but
-# these make a short execution mostly wait.
-SLOW_OPERATORS = frozenset({"sasl"})
-# Operators that need the scenario's bus to be set up for them (activatable names): without
-# it they only ever meet ServiceUnknown, and with it the bus cannot be reused.
-BUS_SETUP_OPERATORS = frozenset({"activation"})
+# What a generated step draws from: the client actions (kill, stop, start), or a fault or
+# attack that is drawn in generation (not `slow`: it would make a short execution mostly wait;
+# not `needs_bus_setup`: without activatable names it only meets ServiceUnknown, and with them
+# the bus cannot be reused). Every operator is bounded and undone; none is left out as unsafe.
+CLIENT_ACTIONS = tuple(name for name, op in OPERATORS.items() if op.family == "client")
+DRAWN_FAULTS = tuple(sorted(name for name, op in OPERATORS.items()
+                            if op.family != "client" and op.generated and not op.slow
+                            and not op.needs_bus_setup))
 # The syscall faults a kernel really produces at that point (see docs/nemesis.md).
 REALISTIC_SYSCALL_FAULTS = (
     (["accept4"], ["EMFILE", "ENFILE"]),
@@ -33,7 +35,6 @@ REALISTIC_SYSCALL_FAULTS = (
     (["recvmsg"], ["ECONNRESET"]),
     (["mmap", "brk"], ["ENOMEM"]),
 )
-CLIENT_ACTIONS = ("kill", "stop", "start")
 TRIGGERS = ("replies-pending", "mid-broadcast", "mid-auth")
 MAX_AT = 0.2  # faults land within the first 0.2 s of traffic: executions stay short
 BOUND_S = 4.0
@@ -116,7 +117,7 @@ def new_step(rng: random.Random, sc: Scenario, other_uids: bool = False) -> dict
         step["action"] = rng.choice(CLIENT_ACTIONS)
         step["target"] = rng.choice(_group_names(sc))
     else:
-        name = rng.choice(sorted(set(OPERATORS) - SLOW_OPERATORS - BUS_SETUP_OPERATORS))
+        name = rng.choice(DRAWN_FAULTS)
         step["action"] = name
         op = OPERATORS[name]
         if op.targets_client:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from fuzz.clients.group import ClientGroup
 from fuzz.engine.scenario import Scenario
+from fuzz.faults import OPERATORS
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
         group_name, _, index = action.target.partition(".")
         if action.action == "start":
             inst = new_instance(scenario.group(group_name))
-            actions.append(PlannedAction(when, "start", inst.id, source, **trig))
+            actions.append(PlannedAction(when, "start", inst.id, source,
+                                         params={"target": inst.id}, **trig))
             continue
         alive = present.get(group_name, [])
         if index:
@@ -94,9 +96,8 @@ def make_plan(scenario: Scenario, seed: int) -> Plan:
                                          skipped="no running instance of that target",
                                          params=action.params, **trig))
             continue
-        if action.action in ("kill", "stop"):
+        if OPERATORS[action.action].ends_client:
             alive.remove(target)  # gone for good; a paused client comes back
         actions.append(PlannedAction(when, action.action, target, source,
-                                     params=dict(action.params, target=target)
-                                     if action.params else {}, **trig))
+                                     params=dict(action.params, target=target), **trig))
     return Plan(seed=seed, initial=initial, actions=tuple(actions), instances=instances)

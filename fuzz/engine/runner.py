@@ -24,7 +24,7 @@ from typing import Any, Callable
 import psutil
 
 from fuzz.bus import BusChoice, BusInfo, BusMaster, make_bus
-from fuzz.bus.pool import TAINTING_ACTIONS, BusPool
+from fuzz.bus.pool import BusPool
 from fuzz.clients.group import ACTIVE_ROLES, PASSIVE_WAVES, ClientGroup
 from fuzz.engine import spawner
 from fuzz.engine.plan import (
@@ -67,6 +67,8 @@ SETTLE_START_S = 1.0
 HUNG_END_S = 1.0  # traffic ends this long after a hang snapshot (if the bus stays hung)
 
 Progress = Callable[[str, dict[str, Any]], None]
+# Operators after which a pooled bus is not trusted for the next execution.
+TAINTING_ACTIONS = frozenset(name for name, op in OPERATORS.items() if op.taints_bus)
 
 
 @dataclass
@@ -312,32 +314,11 @@ class Runner:
                                   "result": result})
 
     def _do(self, action: PlannedAction) -> str:
-        operator = OPERATORS.get(action.action)
-        if operator is not None:
-            applied = operator.apply(self, action.params)
-            if applied.undo is not None:
-                due = None if applied.duration is None else time.monotonic() + applied.duration
-                self.undos.append(_Undo(action, applied.undo, due, applied.done))
-            return applied.result
-        if action.action == "kill-bus":
-            assert self.bus is not None
-            if not self.bus.alive():
-                return "bus already gone"
-            self.bus.kill(signal.SIGKILL)
-            return "sent SIGKILL to the bus"
-        assert action.target is not None
-        if action.action == "start":
-            self._start_client(self.plan.instances[action.target])
-            return "started"
-        client = self.clients.get(action.target)
-        if client is None or client.exited:
-            return "target not running"
-        sig = signal.SIGKILL if action.action == "kill" else signal.SIGTERM
-        try:
-            os.kill(client.process.pid, sig)
-        except ProcessLookupError:
-            return "target not running"
-        return f"sent {sig.name}"
+        applied = OPERATORS[action.action].apply(self, action.params)
+        if applied.undo is not None:
+            due = None if applied.duration is None else time.monotonic() + applied.duration
+            self.undos.append(_Undo(action, applied.undo, due, applied.done))
+        return applied.result
 
     def _undo_due(self, everything: bool = False,
                   actions: frozenset[str] | None = None) -> None:
@@ -376,6 +357,27 @@ class Runner:
         proc = spawner.spawn_attacker(inst.id, kind, params, uid, self.bus_info.address, path)
         self._track(inst, proc, path, t)
         return inst.id, proc.pid
+
+    def start_instance(self, instance_id: str) -> str:
+        self._start_client(self.plan.instances[instance_id])
+        return "started"
+
+    def signal_client(self, instance_id: str, sig: signal.Signals) -> str:
+        client = self.clients.get(instance_id)
+        if client is None or client.exited:
+            return "target not running"
+        try:
+            os.kill(client.process.pid, sig)
+        except ProcessLookupError:
+            return "target not running"
+        return f"sent {sig.name}"
+
+    def signal_bus(self, sig: signal.Signals) -> str:
+        assert self.bus is not None
+        if not self.bus.alive():
+            return "bus already gone"
+        self.bus.kill(sig)
+        return f"sent {sig.name} to the bus"
 
     def stop_process(self, instance_id: str) -> str:
         c = self.clients.get(instance_id)

@@ -22,9 +22,6 @@ from fuzz.clients.group import FIELDS, ClientGroup, keys_for, non_negative, one_
 from fuzz.engine.tomlpos import locate
 from fuzz.errors import ScenarioError
 
-CLIENT_ACTIONS = ("start", "stop", "kill")
-BUS_ACTIONS = ("kill-bus",)
-ACTIONS = CLIENT_ACTIONS + BUS_ACTIONS
 # Moments a fault can wait for, as the runner sees them from the clients' journals.
 TRIGGERS = {
     "replies-pending": "some method call has been sent and not yet answered",
@@ -356,14 +353,14 @@ def _parse_action(top: _Checker, index: int, data: Any,
         raise c.fail(None, "each entry of schedule must be a table ([[schedule]])")
     from fuzz.faults import OPERATORS
     at = c.get("at", float, check=non_negative)
-    action = c.get("action", str, check=one_of(ACTIONS + tuple(sorted(OPERATORS))))
+    action = c.get("action", str, check=one_of(tuple(sorted(OPERATORS))))
     jitter = c.get("jitter", float, default=0.0, check=non_negative)
     when = c.get("when", str, default=None, check=one_of(tuple(TRIGGERS)))
     within = c.get("within", float, default=5.0, check=positive)
     target = None
     params: dict[str, Any] = {}
     operator = OPERATORS.get(action)
-    if action in CLIENT_ACTIONS or (operator and operator.targets_client):
+    if operator is not None and operator.targets_client:
         target = c.get("target", str, check=_target_check(groups, action))
     if operator is not None:
         for name, spec in operator.params.items():

@@ -1,10 +1,12 @@
-"""The nemesis: every fault and abuse operator a scenario's schedule can name."""
+"""The nemesis: every action a scenario's schedule can name (client actions, faults, attacks),
+each with its facts (fuzz/faults/base.py Operator)."""
 
-from fuzz.faults import attacks, cgroup, process, sched, syscalls
+from fuzz.faults import attacks, cgroup, clients, process, sched, syscalls
 from fuzz.faults.base import Applied, FaultEnv, Operator, Param
 from fuzz.history import ops as history_ops
 
-OPERATORS: dict[str, Operator] = {op.name: op for module in (process, cgroup, sched, syscalls, attacks)
+OPERATORS: dict[str, Operator] = {op.name: op for module in (clients, process, cgroup, sched, syscalls,
+                                                              attacks)
                                   for op in module.OPERATORS}
 history_ops.register_operators(OPERATORS)
 

@@ -104,5 +104,7 @@ def _attack(kind: str):
     return apply
 
 
-OPERATORS = [Operator(kind, "attack", HELP[kind], _attack(kind), {**COMMON, **SPECIFIC[kind]})
+# sasl mostly waits (a slow handshake per abuse); activation needs activatable names set up.
+OPERATORS = [Operator(kind, "attack", HELP[kind], _attack(kind), {**COMMON, **SPECIFIC[kind]},
+                      slow=kind == "sasl", needs_bus_setup=kind == "activation")
              for kind in ATTACKS]

@@ -20,6 +20,9 @@ class FaultEnv(Protocol):
     def stop_process(self, instance_id: str) -> str: ...
     def new_journal(self, name: str) -> str: ...  # path of a fresh journal for a helper
     def restart_bus(self, sig: signal.Signals, down: float) -> str: ...
+    def start_instance(self, instance_id: str) -> str: ...  # a planned instance of a group
+    def signal_client(self, instance_id: str, sig: signal.Signals) -> str: ...
+    def signal_bus(self, sig: signal.Signals) -> str: ...  # the bus master, wrapper included
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,30 @@ class Operator:
     help: str
     apply: Callable[[FaultEnv, dict[str, Any]], Applied]
     params: dict[str, Param] = field(default_factory=dict)
-    targets_client: bool = False  # takes `target` like kill/stop (group or instance)
+    # Facts the rest of the rig reads from here (oracles, the bus pool, the generator):
+    targets_client: bool = False  # takes `target`: a client group or instance
+    ends_client: bool = False  # its target exits on purpose: oracles expect it gone
     disrupts_bus: bool = False  # makes the bus stop answering on purpose (oracles excuse it)
+    ends_bus: bool = False  # may end the bus process: its death is then the nemesis's doing
+    taints_bus: bool = False  # leaves the bus untrusted (signalled, traced, limits or
+    #                           scheduling changed and restored): a pool does not reuse it
+    needs_bus_setup: bool = False  # needs the scenario's bus set up for it (activatable names):
+    #                                without that it only meets ServiceUnknown
+    slow: bool = False  # mostly waits: a short generated execution would do little else
+    generated: bool = True  # the campaign generator draws it (False: another operator covers it)
+
+    def facts(self) -> list[str]:
+        """The facts in words, for `rig.py operators`."""
+        words = {"ends_client": "ends its target", "disrupts_bus": "the bus stops answering",
+                 "ends_bus": "may end the bus", "taints_bus": "a pooled bus is not reused",
+                 "needs_bus_setup": "needs bus set-up", "slow": "slow"}
+        out = [w for attr, w in words.items() if getattr(self, attr)]
+        return out + ([] if self.generated else ["not generated"])
+
+    @property
+    def interferes(self) -> bool:
+        """It works on the bus or the machine itself rather than through a client."""
+        return self.family != "attack" and not self.targets_client
 
 
 def positive(v: float) -> str | None:

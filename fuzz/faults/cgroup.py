@@ -133,8 +133,9 @@ def cpu_quota_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
 OPERATORS = [
     Operator("freeze-bus", "process", "freeze the bus through the cgroup freezer, thaw after `duration` s",
              freeze_bus, {"duration": Param(float, 1.0, positive, "seconds frozen")},
-             disrupts_bus=True),
+             disrupts_bus=True, taints_bus=True),
     Operator("cpu-quota-bus", "sched", "cap the bus's CPU time with a cgroup CPU quota",
              cpu_quota_bus, {"percent": Param(float, 5.0, positive, "percent of one CPU"),
-                             "duration": Param(float, 3.0, positive, "seconds capped")}),
+                             "duration": Param(float, 3.0, positive, "seconds capped")},
+             taints_bus=True),
 ]

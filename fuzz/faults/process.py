@@ -1,5 +1,5 @@
-"""Process faults beyond kill/stop/start: pause the bus or a client, send the bus a signal,
-restart the bus."""
+"""Process faults: kill, pause, signal or restart the bus, pause a client, lower the bus's
+fd limit."""
 
 from __future__ import annotations
 
@@ -91,22 +91,30 @@ def limit_bus_fds(env: FaultEnv, p: dict[str, Any]) -> Applied:
     return Applied(f"RLIMIT_NOFILE soft limit {p['fds']} for bus pids {pids}", undo=undo)
 
 
+def kill_bus(env: FaultEnv, p: dict[str, Any]) -> Applied:
+    return Applied(env.signal_bus(signal.SIGKILL))
+
+
 OPERATORS = [
+    Operator("kill-bus", "process", "SIGKILL the bus (signal-bus with SIGKILL does the same, so"
+             " the generator leaves this one out)", kill_bus,
+             disrupts_bus=True, ends_bus=True, taints_bus=True, generated=False),
     Operator("limit-bus-fds", "process", "lower the bus's open-file limit (RLIMIT_NOFILE)",
-             limit_bus_fds, {"fds": Param(int, 64, positive, "new soft limit")}),
+             limit_bus_fds, {"fds": Param(int, 64, positive, "new soft limit")},
+             taints_bus=True),
     Operator("pause-bus", "process", "SIGSTOP every bus process, SIGCONT after `duration` s",
              pause_bus, {"duration": Param(float, 1.0, positive, "seconds stopped")},
-             disrupts_bus=True),
+             disrupts_bus=True, taints_bus=True),
     Operator("signal-bus", "process", "send the bus process one signal (SIGSTOP is undone at the end)",
              signal_bus, {"signal": Param(str, "SIGTERM", one_of(*SIGNALS), "signal name")},
-             disrupts_bus=True),
+             disrupts_bus=True, ends_bus=True, taints_bus=True),
     Operator("restart-bus", "process",
              "end the bus (`signal`), start it again on the same address after `down` s;"
              " every client reconnects", restart_bus,
              {"signal": Param(str, "SIGTERM", one_of(*RESTART_SIGNALS), "how the bus ends"),
               "down": Param(float, 0.1, lambda v: None if 0 <= v <= MAX_DOWN_S
                             else f"must be between 0 and {MAX_DOWN_S:g}", "seconds with no bus")},
-             disrupts_bus=True),
+             disrupts_bus=True, taints_bus=True),
     Operator("pause-client", "process", "SIGSTOP a client (it stops reading), SIGCONT later",
              pause_client, {"duration": Param(float, 1.0, positive, "seconds stopped")},
              targets_client=True),

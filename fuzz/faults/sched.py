@@ -97,11 +97,14 @@ def _cpu(v: int) -> str | None:
 
 OPERATORS = [
     Operator("renice-bus", "sched", "set the bus's nice value (-20..19)", renice_bus,
-             {"nice": Param(int, -5, lambda v: None if -20 <= v <= 19 else "must be -20..19")}),
+             {"nice": Param(int, -5, lambda v: None if -20 <= v <= 19 else "must be -20..19")},
+             taints_bus=True),
     Operator("sched-bus", "sched", "set the bus's scheduling policy (fifo, rr, other)", sched_bus,
              {"policy": Param(str, "fifo", one_of(*POLICIES)),
-              "priority": Param(int, 20, lambda v: None if 1 <= v <= 99 else "must be 1..99")}),
-    Operator("pin-bus", "sched", "pin the bus to one CPU", pin_bus, {"cpu": Param(int, 0, _cpu)}),
+              "priority": Param(int, 20, lambda v: None if 1 <= v <= 99 else "must be 1..99")},
+             taints_bus=True),
+    Operator("pin-bus", "sched", "pin the bus to one CPU", pin_bus, {"cpu": Param(int, 0, _cpu)},
+             taints_bus=True),
     Operator("cpu-hog", "sched", "busy loops pinned to a CPU for `duration` s", cpu_hog,
              {"count": Param(int, 1, positive), "cpu": Param(int, 0, _cpu),
               "fifo": Param(int, 0, lambda v: None if 0 <= v <= 99 else "must be 0..99",

@@ -104,5 +104,5 @@ OPERATORS = [
                  "nth": Param(int, 0, non_negative, "fail exactly every nth matching call"),
                  "max_faults": Param(int, 100, positive, "stop injecting after this many"),
                  "duration": Param(float, 2.0, positive, "seconds the bus stays traced"),
-             }),
+             }, taints_bus=True),
 ]

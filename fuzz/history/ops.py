@@ -1,7 +1,7 @@
 """Every operation a history may hold: who writes it, with which event types and fields.
 
 This registry is the history's schema. docs/history.md's table of operations is rendered from
-it (`python -m fuzz.history.ops` prints the table; a test keeps the doc equal to it), the
+it (`python -m fuzz.history` prints the table; a test keeps the doc equal to it), the
 merge uses it to tell paired operations from lone ones, and a journal refuses an op that is not
 here when BUSRIG_STRICT_HISTORY=1 (the test suite sets it), so a new op cannot be written
 without being described.
@@ -31,9 +31,6 @@ class OpSpec:
 def _op(ops: str, writers: str, types: str, fields: str) -> OpSpec:
     return OpSpec(tuple(o.strip() for o in ops.split(",")), writers, types, fields)
 
-
-# Nemesis schedule actions that are not fault operators (the runner acts on clients itself).
-SCHEDULE_ACTIONS = ("start", "stop", "kill", "kill-bus")
 
 SPECS: tuple[OpSpec, ...] = (
     _op("connect", "client", "invoke, ok/fail",
@@ -131,7 +128,7 @@ SPECS: tuple[OpSpec, ...] = (
         "the window in which the bus's context switches are counted; end: `reason` "
         "(`clients-done`, `duration`, `ops`)"),
     _op("abort", "rig", "lone info", "the run was interrupted or failed: `error`, `message`"),
-    OpSpec(SCHEDULE_ACTIONS, "nemesis", "invoke, info",
+    OpSpec((), "nemesis", "invoke, info",
            "`target`, `source` (index in `[[schedule]]`), `params`; info: `result`"),
     _op("undo", "nemesis", "lone info",
         "a fault taken back (SIGCONT, priority restored, hog or attacker stopped): `action`, "
@@ -146,7 +143,8 @@ SPECS: tuple[OpSpec, ...] = (
         "a scheduled action with nothing to act on: `action`, `target`, `reason`"),
 )
 
-# Fault operators (fuzz/faults) are nemesis ops of the schedule row's shape.
+# Nemesis operators (fuzz/faults: client actions, faults, attacks) are ops of the row above
+# whose op list is empty.
 _operators: set[str] = set()
 
 
@@ -201,11 +199,9 @@ def markdown_table() -> str:
     rows = ["| process | op | type | fields |", "|---|---|---|---|"]
     for spec in SPECS:
         ops = ", ".join(f"`{op}`" for op in spec.ops)
-        if spec.ops == SCHEDULE_ACTIONS:
-            ops += ", and every fault operator (`rig.py operators`)"
+        if not spec.ops:
+            ops = "every operator `rig.py operators` lists (`start`, `stop`, `kill`, `kill-bus`, " \
+                  "the faults, the attacks)"
         rows.append(f"| {spec.writers} | {ops} | {spec.types} | {spec.fields} |")
     return "\n".join(rows) + "\n"
 
-
-if __name__ == "__main__":
-    print(markdown_table(), end="")

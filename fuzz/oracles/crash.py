@@ -13,7 +13,7 @@ import signal
 from typing import Sequence
 
 from fuzz.history import Event
-from fuzz.oracles.facts import BUS_ENDING_OPS
+from fuzz.oracles.facts import BUS_ENDING_OPS, NEMESIS_CLIENT_OPS
 from fuzz.oracles.finding import Finding
 from fuzz.triage.crashlog import CrashReport, parse_crash
 
@@ -64,7 +64,7 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
                 bus_expected = True
             if e.op == "signal-bus":
                 sent.add(str((e.get("params") or {}).get("signal", "SIGTERM")))
-            elif e.op in ("kill", "stop"):
+            elif e.op in NEMESIS_CLIENT_OPS:
                 client_expected.add(e.get("target"))
         elif e.process == "rig" and e.op == "bus-start" and e.type == "ok":
             bus_up = True

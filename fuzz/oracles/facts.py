@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from fuzz.faults import OPERATORS, Operator
 from fuzz.history import SENTINEL, Event
 
-NEMESIS_CLIENT_OPS = frozenset({"kill", "stop"})
+
+def _ops_where(fact: Callable[[Operator], bool]) -> frozenset[str]:
+    return frozenset(name for name, op in OPERATORS.items() if fact(op))
 
 
-def _bus_ops() -> frozenset[str]:
-    from fuzz.faults import OPERATORS
-    return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items() if op.disrupts_bus})
-
-
-def _interfering_ops() -> frozenset[str]:
-    from fuzz.faults import OPERATORS
-    return frozenset({"kill-bus"} | {n for n, op in OPERATORS.items()
-                                     if op.family != "attack" and not op.targets_client})
-
-
-# Nemesis operations that stop the bus from answering on purpose, and those that may end it.
-NEMESIS_BUS_OPS = _bus_ops()
+# Nemesis operations that end a client on purpose (kill, stop).
+NEMESIS_CLIENT_OPS = _ops_where(lambda op: op.ends_client)
+# Nemesis operations that stop the bus from answering on purpose.
+NEMESIS_BUS_OPS = _ops_where(lambda op: op.disrupts_bus)
 # Everything the nemesis does to the bus or the machine itself, rather than through a hostile
 # client: injected syscall failures, fd limits, scheduling, CPU hogs, pauses, signals.
-INTERFERING_OPS = _interfering_ops()
-BUS_ENDING_OPS = frozenset({"kill-bus", "signal-bus"})
+INTERFERING_OPS = _ops_where(lambda op: op.interferes)
+# Nemesis operations that may end the bus process.
+BUS_ENDING_OPS = _ops_where(lambda op: op.ends_bus)
 # Nemesis operations after which a bus may rightly drop a peer: an injected errno that says the
 # peer's socket is broken, or an fd limit. A transient errno (ENOBUFS, EAGAIN, EINTR, ENOMEM)
 # is no reason to drop anyone: a bus that does is reported.

@@ -6,9 +6,9 @@ import random
 
 from fuzz.bus.factory import BusChoice
 from fuzz.campaign.generate import (
-    BUS_SETUP_OPERATORS,
+    CLIENT_ACTIONS,
+    DRAWN_FAULTS,
     MUTATORS,
-    SLOW_OPERATORS,
     generate,
     mutate,
     scenario_rng,
@@ -58,8 +58,11 @@ def test_generated_and_mutated_scenarios_are_valid_and_cover_every_operator():
         used.update(step["action"] for step in sc["schedule"])
     # A mutation may redraw the value it had; a child equal to its parent is rare.
     assert unchanged < 20
-    missing = set(OPERATORS) - used - SLOW_OPERATORS - BUS_SETUP_OPERATORS
+    missing = set(CLIENT_ACTIONS + DRAWN_FAULTS) - used
     assert not missing, f"never generated: {missing}"
+    left_out = {n for n, op in OPERATORS.items()
+                if op.slow or op.needs_bus_setup or not op.generated}
+    assert used.isdisjoint(left_out) and left_out == {"sasl", "activation", "kill-bus"}
     assert mutations == set(MUTATORS)
 
 

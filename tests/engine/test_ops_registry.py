@@ -19,7 +19,7 @@ def test_docs_table_is_the_registry():
     doc = (ROOT / "docs/history.md").read_text()
     table = ops.markdown_table()
     assert table in doc, "docs/history.md differs from fuzz/history/ops.py: " \
-                         "python -m fuzz.history.ops prints the table to paste"
+                         "python -m fuzz.history prints the table to paste"
 
 
 def test_strict_journal_refuses_an_unregistered_op(tmp_path: Path, monkeypatch):
