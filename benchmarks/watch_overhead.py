@@ -19,7 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fuzz.bus import BusChoice  # noqa: E402
-from fuzz.engine.runner import Runner  # noqa: E402
+from fuzz.judge import execute  # noqa: E402
 from fuzz.engine.scenario import Watch, load_scenario  # noqa: E402
 from fuzz.lifecycle import shutdown_janitor  # noqa: E402
 
@@ -28,7 +28,7 @@ OFF = Watch(period=0, sentinel=False, quiet=0)
 
 
 def rate(scenario, bus: str, out: str) -> tuple[float, float | None]:
-    result = Runner(scenario, BusChoice(kind=bus), 1, out).run()
+    result = execute(scenario, BusChoice(kind=bus), 1, out)
     return result.summary["calls"]["round_trips_per_s"], result.summary["watch"]["mean_sample_ms"]
 
 

@@ -93,7 +93,7 @@ QUIET_EVENTS = frozenset({"ping"})  # too many for a log line each; the dashboar
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fuzz.engine.runner import Runner
+    from fuzz.judge import execute
     from fuzz.engine.scenario import load_scenario
     from fuzz.live.dashboard import Dashboard, wants_dashboard
     from fuzz.live.state import LiveState
@@ -119,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with Dashboard(live, force_terminal=args.dashboard) if dashboard \
             else contextlib.nullcontext():
-        result = Runner(scenario, choice, seed, out, progress=progress).run()
+        result = execute(scenario, choice, seed, out, progress=progress)
     report = run_report(result.summary, result.findings, args.scenario, choice.label,
                         choice.cli_args(), time.monotonic() - started, result.summary["error"])
     write_reports(out, report, series_from_history(result.events))

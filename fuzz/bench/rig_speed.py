@@ -15,7 +15,7 @@ from typing import Any
 
 from fuzz.bench.measure import Result
 from fuzz.bus.factory import BusChoice
-from fuzz.engine.runner import Runner
+from fuzz.judge import execute
 from fuzz.engine.scenario import Watch, load_scenario
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,7 +70,7 @@ def campaign_rate(bus: str, seconds: float) -> Result:
 def flood_ratio(bus: str, ingest_per_s: float, count: int) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
         scenario = _scenario(FLOOD_SCENARIO.format(count=count), tmp, "flood")
-        result = Runner(scenario, BusChoice(kind=bus), 1, os.path.join(tmp, "out")).run()
+        result = execute(scenario, BusChoice(kind=bus), 1, os.path.join(tmp, "out"))
     rates = [e.get("per_s") for e in result.events if e.op == "attack" and e.type == "ok"]
     if not rates or not rates[0]:
         return []
@@ -89,7 +89,7 @@ def watcher_ratio(bus: str, ops: int) -> Result:
     rates = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, sc in enumerate((watched, unwatched)):
-            r = Runner(sc, BusChoice(kind=bus), 1, os.path.join(tmp, str(i))).run()
+            r = execute(sc, BusChoice(kind=bus), 1, os.path.join(tmp, str(i)))
             rates.append(r.summary["calls"]["round_trips_per_s"])
     return Result(bus, "busrig_watched_vs_unwatched", round(rates[0] / rates[1], 3),
                   "round trips/s with the watchers and sentinel on / off", RIG)
@@ -121,7 +121,7 @@ def minimizer_cost(budget_s: float) -> list[Result]:
             path = os.path.join(tmp, f"c{runs[0]}.toml")
             with open(path, "w") as f:
                 f.write(to_toml(candidate))
-            r = Runner(load_scenario(path), choice, 1, os.path.join(tmp, f"r{runs[0]}")).run()
+            r = execute(load_scenario(path), choice, 1, os.path.join(tmp, f"r{runs[0]}"))
             return any(f.oracle == "crash" for f in r.findings)
 
         started = time.monotonic()

@@ -136,7 +136,7 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
                 out_root: str) -> tuple[int, int, dict[str, Any]]:
     """Run a stored case `times` times: (how many showed its signature, times, meta)."""
     from fuzz.campaign.store import CrashStore
-    from fuzz.engine.runner import Runner
+    from fuzz.judge import execute
     from fuzz.engine.scenario import load_scenario
 
     case_dir = os.path.normpath(case_dir)
@@ -164,7 +164,7 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
             "dbus-daemon", "dbus-broker") else BusChoice(command=bus["label"][len("command("):-1],
                                                          env=env)
     for i in range(times):
-        result = Runner(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}")).run()
+        result = execute(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}"))
         if result.error is not None:
             raise result.error
         hits += any(f.signature == meta["finding_signature"] for f in result.findings)

@@ -39,7 +39,7 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
     """Run one scenario and report what the campaign needs: findings, features, excerpts.
     With `other` (a differential campaign) it runs on both buses and the findings are the
     differences between what the clients observed (fuzz/diff/)."""
-    from fuzz.engine.runner import Runner
+    from fuzz import judge
     from fuzz.engine.scenario import load_scenario
 
     out = request["out"]
@@ -55,11 +55,11 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
     try:
         scenario = load_scenario(path)
         if other is None:
-            results = [Runner(scenario, choice, seed, out, bus_pool=pool,
-                              progress=progress).run()]
+            results = [judge.execute(scenario, choice, seed, out, bus_pool=pool,
+                                     progress=progress)]
         else:
-            results = [Runner(scenario, c, seed, os.path.join(out, name), bus_pool=p,
-                              progress=progress).run()
+            results = [judge.execute(scenario, c, seed, os.path.join(out, name), bus_pool=p,
+                                     progress=progress)
                        for c, p, name in ((choice, pool, "a"), (other[0], other[1], "b"))]
     except ScenarioError as e:  # a generator bug: report it, do not stop the campaign
         return {**reply, "error": f"invalid scenario: {e}", "fatal": False}

@@ -27,9 +27,9 @@ class DiffRun:
 
 def run_diff(scenario: Scenario, a: BusChoice, b: BusChoice, seed: int, out: str,
              pools: tuple = (None, None)) -> DiffRun:
-    from fuzz.engine.runner import Runner
+    from fuzz.judge import execute
 
-    results = tuple(Runner(scenario, choice, seed, os.path.join(out, name), bus_pool=pool).run()
+    results = tuple(execute(scenario, choice, seed, os.path.join(out, name), bus_pool=pool)
                     for choice, name, pool in ((a, "a", pools[0]), (b, "b", pools[1])))
     for r in results:
         if r.error is not None:
