@@ -40,7 +40,7 @@ from fuzz.history import Event
 
 # Features that are an answer of the bus (an error name, how a connection ended, a finding),
 # as against a quantity (queue, latency, memory buckets) or a process state: the campaign
-# works at once on a scenario that showed a new one (manager.SMASH).
+# works at once on a scenario that showed a new one (fuzz/campaign/corpus.py SMASH).
 ANSWERS = ("fail:", "attack-error:", "disconnect:", "finding:")
 
 

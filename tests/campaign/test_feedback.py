@@ -6,7 +6,7 @@ import random
 
 from fuzz.campaign.features import features
 from fuzz.campaign.generate import ROLE_FIELDS, generate, mutate, scenario_rng
-from fuzz.campaign.manager import SMASH, CorpusEntry, choose_parent, parent_weights
+from fuzz.campaign.corpus import SMASH, CorpusEntry, choose_parent, parent_weights
 from tests.oracles.builder import H
 
 
@@ -117,7 +117,7 @@ def test_regenerated_group_keeps_its_name():
 
 
 def test_an_execution_that_lost_the_bus_is_not_built_on():
-    from fuzz.campaign.manager import _bus_lost
+    from fuzz.campaign.corpus import bus_lost as _bus_lost
 
     def result(*findings):
         return {"findings": [dict(oracle=o, kind=k, by_policy=p) for o, k, p in findings]}

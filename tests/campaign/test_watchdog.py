@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fuzz.bus.factory import BusChoice
-from fuzz.campaign import manager
+from fuzz.campaign import workers as pool
 from fuzz.campaign.generate import generate, scenario_rng
 from tests.conftest import require_binary
 
@@ -21,12 +21,12 @@ def test_an_overrunning_execution_gets_its_worker_replaced(tmp_path: Path,
     scenario = generate(scenario_rng(1, 0), "w-0", short=True)
     scenario["schedule"] = []
     events: list[tuple[int, str]] = []
-    workers = manager.Workers(BusChoice(kind="dbus-daemon"), 1,
+    workers = pool.Workers(BusChoice(kind="dbus-daemon"), 1,
                               lambda w, what, _info: events.append((w, what)))
     try:
         first_pid = workers.procs[0].pid
         # Any execution "overruns" a bound of -bound-1 s: the watchdog fires at once.
-        monkeypatch.setattr(manager, "OVERRUN_S", -scenario["bound"]["duration"] - 1.0)
+        monkeypatch.setattr(pool, "OVERRUN_S", -scenario["bound"]["duration"] - 1.0)
         workers.submit(0, {"index": 0, "scenario": scenario, "seed": 1,
                            "out": str(tmp_path / "exec-0")})
         results = workers.wait(1.0)
@@ -35,7 +35,7 @@ def test_an_overrunning_execution_gets_its_worker_replaced(tmp_path: Path,
         assert (tmp_path / "overran" / "0.toml").read_text().startswith('name = "w-0"')
         assert workers.procs[0].pid != first_pid and workers.idle() == [0]
         # The new worker runs the next execution normally.
-        monkeypatch.setattr(manager, "OVERRUN_S", 60.0)
+        monkeypatch.setattr(pool, "OVERRUN_S", 60.0)
         workers.submit(0, {"index": 1, "scenario": scenario, "seed": 1,
                            "out": str(tmp_path / "exec-1")})
         deadline = time.monotonic() + 60

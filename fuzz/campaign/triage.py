@@ -1,0 +1,159 @@
+"""Triage inside a campaign: each finding of an execution is counted apart (a documented
+excuse, a known upstream behaviour), as a hit of a stored case, or as new; a new one is
+minimized, its reliability measured on fresh buses, and stored, or set aside as unreproduced.
+It also keeps what the campaign's report says about every signature it saw."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from fuzz.campaign.config import CampaignConfig, CampaignStats
+from fuzz.campaign.generate import Scenario, to_toml
+from fuzz.campaign.minimize import OutOfTests, minimize_scenario
+from fuzz.campaign.store import CrashStore, NewCase, store_signature
+from fuzz.campaign.workers import Workers, make_request
+from fuzz.live.state import LiveState
+from fuzz.report.model import KNOWN, NEW, UNREPRODUCED, ReportFinding
+
+RELIABILITY_RUNS = 3
+MINIMIZE_RUNS_PER_CANDIDATE = 2  # a candidate counts as failing if any of these shows it
+MAX_MINIMIZE_TESTS = 40
+MINIMIZE_GRACE_S = 20.0
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+class Triage:
+    def __init__(self, config: CampaignConfig, stats: CampaignStats, store: CrashStore,
+                 live: LiveState, progress: Progress):
+        self.c = config
+        self.stats = stats
+        self.store = store
+        self.live = live
+        self.progress = progress
+        self.workers: Workers | None = None
+        self.started = 0.0
+        self.scratch = 0
+        self.findings: dict[str, ReportFinding] = {}  # store signature -> what the report says
+        # Seen once, then not in any of the fresh reliability runs: not stored, not retried.
+        self.unreproduced: set[str] = set()
+
+    def attach(self, workers: Workers, started: float) -> None:
+        """The campaign's workers (reproductions run on them) and when it started (the budget)."""
+        self.workers, self.started = workers, started
+
+    def absorb(self, result: dict[str, Any], scenario: Scenario) -> list[str]:
+        """Every finding of one execution; returns the signatures newly stored."""
+        stored: list[str] = []
+        for f in result.get("findings", []):
+            if f["by_policy"]:
+                continue
+            if f.get("known"):  # a known behaviour of this bus version: counted apart
+                self.stats.known_upstream[f["known"]] = \
+                    self.stats.known_upstream.get(f["known"], 0) + 1
+                continue
+            sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
+            self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
+            self._seen(sig, f)
+            if sig in self.unreproduced:
+                continue
+            if self.store.has(sig) or sig in stored:
+                self.store.hit(sig)
+                self.stats.known_hits += 1
+                self.stats.known[sig] = self.stats.known.get(sig, 0) + 1
+                self.live.finding(sig, f["oracle"], f["title"], new=False)
+                continue
+            self.live.finding(sig, f["oracle"], f["title"], new=True)
+            if self._store_new(sig, f, scenario, result):
+                stored.append(sig)
+        return stored
+
+    def _seen(self, sig: str, finding: dict[str, Any]) -> None:
+        entry = self.findings.get(sig)
+        if entry is not None:
+            entry.count += 1
+            return
+        case = os.path.join(self.c.crashes, sig)
+        self.findings[sig] = ReportFinding(
+            signature=sig, oracle=finding["oracle"], severity=finding["severity"],
+            title=finding["title"], status=KNOWN if self.store.has(sig) else NEW,
+            explanation=finding.get("explanation", ""), case=case,
+            reproduce=f"python rig.py replay {case}")
+
+    def _store_new(self, sig: str, finding: dict[str, Any], scenario: Scenario,
+                   result: dict[str, Any]) -> bool:
+        """Minimize, measure reliability and store; False if it never reproduced."""
+        self.progress("new", {"signature": sig, "title": finding["title"]})
+        self.live.phase = f"minimizing {sig}"
+        case, runs, minimized = scenario, 0, False
+        if self.c.minimize:
+            case, runs, minimized = self._minimize(scenario, finding["signature"])
+        k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+        if k == 0 and case is not scenario:  # the reduction may have lost a flaky trigger
+            case, minimized = scenario, False
+            k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+        self.live.phase = "fuzzing"
+        if k == 0:
+            self._set_aside(sig, scenario)
+            return False
+        excerpt = result["excerpts"].get(finding["signature"], [])
+        self.store.add(NewCase(
+            signature=sig, finding=finding, bus=result["bus"], seed=self.c.seed,
+            case_toml=to_toml(case), original_toml=to_toml(scenario),
+            history_excerpt=excerpt, reliability=(k, RELIABILITY_RUNS),
+            minimized=minimized, minimize_runs=runs))
+        self.stats.new_signatures.append(sig)
+        self.live.note(f"stored {sig}: reliability {k}/{RELIABILITY_RUNS}")
+        self.progress("stored", {"signature": sig, "reliability": f"{k}/{RELIABILITY_RUNS}",
+                                 "steps": f"{len(scenario.get('schedule', []))}->"
+                                          f"{len(case.get('schedule', []))}",
+                                 "clients": f"{len(scenario['clients'])}->{len(case['clients'])}"})
+        return True
+
+    def _set_aside(self, sig: str, scenario: Scenario) -> None:
+        """Keep the scenario in the work dir for whoever wants to chase it; a CI run does not
+        fail on something no fresh run showed again."""
+        self.unreproduced.add(sig)
+        self.stats.unreproduced.append(sig)
+        folder = os.path.join(self.c.out, "unreproduced")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{sig}.toml"), "w") as f:
+            f.write(to_toml(scenario))
+        entry = self.findings.get(sig)
+        if entry is not None:
+            entry.status = UNREPRODUCED
+            entry.case = os.path.join(folder, f"{sig}.toml")
+            entry.reproduce = None
+        self.live.note(f"not stored {sig}: 0/{RELIABILITY_RUNS} fresh runs showed it again")
+        self.progress("unreproduced", {"signature": sig, "scenario": entry.case if entry else ""})
+
+    def _reproduces(self, scenario: Scenario, finding_sig: str, times: int) -> list[bool]:
+        requests = []
+        for _ in range(times):
+            self.scratch += 1  # indexes out of the campaign's own range
+            requests.append(make_request(-self.scratch, scenario, self.c.seed, self.c.out,
+                                         "repro"))
+        out = []
+        assert self.workers is not None
+        for r in self.workers.run_now(requests):
+            out.append(any(f["signature"] == finding_sig for f in r.get("findings", [])))
+            shutil.rmtree(r["out"], ignore_errors=True)
+        return out
+
+    def _minimize(self, scenario: Scenario, finding_sig: str) -> tuple[Scenario, int, bool]:
+        # Each new finding may take a quarter of the budget (at least 20 s), and all of them
+        # together may overrun the budget by MINIMIZE_GRACE_S: a short campaign still hands
+        # over small cases, a long one does not stall on one stubborn finding.
+        now = time.monotonic()
+        deadline = min(now + max(20.0, 0.25 * self.c.budget),
+                       self.started + self.c.budget + MINIMIZE_GRACE_S)
+
+        def still_fails(candidate: Scenario) -> bool:
+            if time.monotonic() > deadline:
+                raise OutOfTests
+            return any(self._reproduces(candidate, finding_sig, MINIMIZE_RUNS_PER_CANDIDATE))
+
+        best, calls = minimize_scenario(scenario, still_fails, MAX_MINIMIZE_TESTS)
+        return best, calls * MINIMIZE_RUNS_PER_CANDIDATE, calls < MAX_MINIMIZE_TESTS
