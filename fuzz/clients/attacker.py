@@ -25,6 +25,7 @@ from fuzz.clients.attack_base import Attacker
 from fuzz.history import Journal
 from fuzz.clients.protocol import BUS_NAME, echo_call
 from fuzz.wire import raw
+from fuzz.wire.sasl import SASL_ABUSES, external_claim
 
 Attack = Callable[["Attacker"], dict[str, Any]]
 
@@ -231,19 +232,6 @@ def _bus_answers(path: str) -> bool:
     return True
 
 
-SASL_ABUSES: dict[str, bytes] = {
-    "no-nul": b"AUTH EXTERNAL 30\r\n",
-    "long-line": b"\0AUTH " + b"A" * 20000 + b"\r\n",
-    "unknown-command": b"\0FROBNICATE\r\n",
-    "begin-first": b"\0BEGIN\r\n",
-    "bad-hex": b"\0AUTH EXTERNAL zz\r\n",
-    "many-rejects": b"\0" + b"AUTH EXTERNAL 393939393939\r\n" * 10,
-    "no-begin": b"\0AUTH EXTERNAL\r\nDATA\r\n",
-    # CVE-2019-12749: DBUS_COOKIE_SHA1 claiming to be another user (here: nobody)
-    "cookie-other-user": b"\0AUTH DBUS_COOKIE_SHA1 " + b"nobody".hex().encode() + b"\r\n",
-}
-
-
 def sasl(a: Attacker) -> dict[str, Any]:
     which = str(a.p.get("abuse", "all"))
     names = sorted(SASL_ABUSES) if which == "all" else [which]
@@ -268,10 +256,9 @@ def sasl(a: Attacker) -> dict[str, Any]:
 
 def spoof_uid(a: Attacker) -> dict[str, Any]:
     """AUTH EXTERNAL claiming another uid than the socket's (SO_PEERCRED) one."""
-    claim = str(int(a.p.get("claim", 0))).encode().hex().encode()
     sock = raw.connect_unix(a.path)
     a.held.append(sock)
-    sock.sendall(b"\0AUTH EXTERNAL " + claim + b"\r\n")
+    sock.sendall(external_claim(int(a.p.get("claim", 0))))
     closed, got = raw.wait_closed(sock, a.window(1.0))
     reply = got.decode(errors="replace").strip()
     accepted = reply.startswith("OK")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzz.clients.attacker import ATTACKS, SASL_ABUSES
+from fuzz.clients.attacker import ATTACKS
 from fuzz.clients.fd_attacks import FD_ABUSES
 from fuzz.faults.base import (
     Applied,
@@ -16,6 +16,7 @@ from fuzz.faults.base import (
     positive,
 )
 from fuzz.wire.raw import CRAFTED, MUTATIONS
+from fuzz.wire.sasl import SASL_ABUSES
 
 HELP = {
     "flood-signals": "prebuilt broadcast signals on a raw socket, as fast as the bus reads",
