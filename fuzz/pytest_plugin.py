@@ -60,7 +60,8 @@ class CaseItem(pytest.Item):
         # as evidence, and pytest removes them in time. (No public API reaches it from an
         # Item; _tmp_path_factory is what the tmp_path fixture itself uses.)
         out = str(self.config._tmp_path_factory.mktemp(f"replay-{self.name}"))
-        hits, times, meta = replay_case(str(self.path.parent), choice, opt("--busrig-times"), out)
+        hits, times, meta, _ = replay_case(str(self.path.parent), choice, opt("--busrig-times"),
+                                           out)
         if hits:
             raise CaseReproduces(f"{meta['title']}: still reproduces in {hits}/{times} runs"
                                  f" (stored reliability {meta['reliability']}); runs in {out}")

@@ -133,10 +133,11 @@ def run_campaign(config: Any, args: argparse.Namespace,
 
 
 def replay_case(case_dir: str, choice: BusChoice | None, times: int,
-                out_root: str) -> tuple[int, int, dict[str, Any]]:
-    """Run a stored case `times` times: (how many showed its signature, times, meta)."""
+                out_root: str) -> tuple[int, int, dict[str, Any], str | None]:
+    """Run a stored case `times` times: (how many showed its signature, times, meta, the
+    title the finding had in the last run that showed it)."""
     from fuzz.campaign.store import CrashStore
-    from fuzz.judge import execute
+    from fuzz.judge import execute, execute_repeated
     from fuzz.engine.scenario import load_scenario
 
     case_dir = os.path.normpath(case_dir)
@@ -147,7 +148,7 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
     meta = store.meta(signature)
     bus = meta["bus"]
     scenario = load_scenario(os.path.join(case_dir, "case.toml"))
-    hits = 0
+    hits, seen = 0, None
     if bus.get("diff"):  # a difference between two buses: run both and compare
         from fuzz.diff.run import run_diff
         if choice is not None:
@@ -157,18 +158,23 @@ def replay_case(case_dir: str, choice: BusChoice | None, times: int,
         for i in range(times):
             run = run_diff(scenario, a, b, int(meta["seed"]), os.path.join(out_root, f"run-{i}"))
             hits += any(f.signature == meta["finding_signature"] for f in run.findings)
-        return hits, times, meta
+        return hits, times, meta, None
     if choice is None:
         env = bus.get("env") or {}  # what the bus ran with when the case was found
         choice = BusChoice(kind=bus["kind"], env=env) if bus.get("kind") in (
             "dbus-daemon", "dbus-broker") else BusChoice(command=bus["label"][len("command("):-1],
                                                          env=env)
+    repeat = int(meta.get("repeat") or 1)
     for i in range(times):
-        result = execute(scenario, choice, int(meta["seed"]), os.path.join(out_root, f"run-{i}"))
+        out = os.path.join(out_root, f"run-{i}")
+        result = execute(scenario, choice, int(meta["seed"]), out) if repeat == 1 else \
+            execute_repeated(scenario, choice, int(meta["seed"]), out, repeat)
         if result.error is not None:
             raise result.error
-        hits += any(f.signature == meta["finding_signature"] for f in result.findings)
-    return hits, times, meta
+        shown = [f for f in result.findings if f.signature == meta["finding_signature"]]
+        hits += bool(shown)
+        seen = shown[0].title if shown else seen
+    return hits, times, meta, seen
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -177,8 +183,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         choice = choice_from_args(args)
     out = args.out or os.path.join("runs", f"replay-{os.path.basename(os.path.normpath(args.case))}")
     started = time.monotonic()
-    hits, times, meta = replay_case(args.case, choice, args.times, out)
+    hits, times, meta, seen = replay_case(args.case, choice, args.times, out)
     verdict = "still reproduces" if hits else "does not reproduce"
+    if meta.get("repeat"):
+        verdict += f" (each run: the case {meta['repeat']} times on one bus" + \
+            (f"; last: {seen})" if seen else ")")
     print(f"{meta['title']} ({meta['signature']}): {verdict}: {hits}/{times} runs"
           f" in {time.monotonic() - started:.1f} s (stored reliability {meta['reliability']});"
           f" runs in {out}")

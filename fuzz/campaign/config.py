@@ -39,6 +39,8 @@ class CampaignStats:
     known_upstream: dict[str, int] = field(default_factory=dict)
     by_oracle: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    suspicions: int = 0  # growth suspicions judged by repetition (fuzz/campaign/trend.py)
+    suspicions_confirmed: int = 0
     generated: int = 0
     mutated: int = 0
 

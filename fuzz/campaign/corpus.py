@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuzz.campaign.features import is_answer
-from fuzz.campaign.generate import Scenario
+from fuzz.engine.scenario import ScenarioTable
 
 UNKNOWN_COST_S = 1.0  # what an execution that did not report its time is taken to cost
 
@@ -18,7 +18,7 @@ UNKNOWN_COST_S = 1.0  # what an execution that did not report its time is taken 
 @dataclass
 class CorpusEntry:
     index: int
-    scenario: Scenario
+    scenario: ScenarioTable
     features: frozenset[str]  # all it showed, not only what was new then
     seconds: float  # what one execution of it costs
     picks: int = 0  # children made of it so far
@@ -83,7 +83,7 @@ class Corpus:
     seen: set[str] = field(default_factory=set)
     hits: dict[str, int] = field(default_factory=dict)  # feature -> executions that showed it
 
-    def observe(self, index: int, scenario: Scenario, result: dict[str, Any],
+    def observe(self, index: int, scenario: ScenarioTable, result: dict[str, Any],
                 keep: bool) -> frozenset[str]:
         """Count an execution's features; with `keep`, an execution that showed a new one (and
         after which the bus still served) becomes an entry. Returns the new features."""

@@ -19,10 +19,12 @@ from typing import IO, Any, Callable
 
 from fuzz.campaign.config import CampaignConfig, CampaignStats, bus_label
 from fuzz.campaign.corpus import Corpus
-from fuzz.campaign.generate import Scenario, generate, mutate, scenario_rng
+from fuzz.campaign.generate import generate, mutate, scenario_rng
 from fuzz.campaign.store import CrashStore
+from fuzz.campaign.trend import REPEAT, TrendWatch
 from fuzz.campaign.triage import Triage
 from fuzz.campaign.workers import Workers, make_request
+from fuzz.engine.scenario import ScenarioTable
 from fuzz.errors import RigError
 from fuzz.lifecycle import janitor, signals_raise
 from fuzz.live.state import LiveState
@@ -52,10 +54,11 @@ class Campaign:
         self.next_n = 0  # how many of this shard's indexes were handed out
         self.log_path = os.path.join(config.out, "campaign.jsonl")
         # index -> (scenario, parent index, mutations) of executions in flight
-        self.pending_meta: dict[int, tuple[Scenario, int | None, list[str]]] = {}
+        self.pending_meta: dict[int, tuple[ScenarioTable, int | None, list[str]]] = {}
         self.started = 0.0
         self.bus_version: str | None = None
         self.triage = Triage(self.c, self.stats, self.store, self.live, self.progress)
+        self.trend = TrendWatch()
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class Campaign:
         self.pending_meta[index] = (scenario, parent, mutations)
         return make_request(index, scenario, self.c.seed, self.c.out)
 
-    def scenario_for(self, index: int, n: int) -> tuple[Scenario, int | None, list[str]]:
+    def scenario_for(self, index: int, n: int) -> tuple[ScenarioTable, int | None, list[str]]:
         rng = scenario_rng(self.c.seed, index)
         name = f"fuzz-{self.c.seed}-{index}"
         if self.c.feedback and self.corpus and n >= WARMUP and rng.random() < MUTATE_P:
@@ -148,13 +151,21 @@ class Campaign:
             self.stats.errors += 1
         new = self.corpus.observe(index, scenario, result, keep=self.c.feedback)
         stored = self.triage.absorb(result, scenario)
+        # A growth across executions on the reused bus: its case is repeated on one bus.
+        for case in self.trend.add(result.get("bus_sample"), scenario):
+            confirmed = self.triage.confirm(case.finding, case.scenario, REPEAT)
+            sig = None if confirmed is None else \
+                self.triage.consider(confirmed, case.scenario, result, stored, REPEAT)
+            if sig is not None:
+                stored.append(sig)
         self.log.write(json.dumps({
             "index": index, "at": round(time.monotonic() - self.started, 2),
             "parent": parent, "mutations": mutations,
             "seconds": result.get("seconds"), "events": result.get("events"),
             "new_features": sorted(new), "findings": [f["signature"] for f in
                                                       result.get("findings", [])],
-            "new_signatures": stored, "error": result.get("error")}) + "\n")
+            "new_signatures": stored, "error": result.get("error"),
+            "bus_sample": result.get("bus_sample")}) + "\n")
         self.log.flush()
         shutil.rmtree(result["out"], ignore_errors=True)
         self.stats.corpus = len(self.corpus)
@@ -180,6 +191,7 @@ class Campaign:
                  "known upstream behaviours": ", ".join(f"{ref} x{n}" for ref, n in
                                                        sorted(s.known_upstream.items()))
                  or "none",
+                 "growth suspicions (confirmed)": f"{s.suspicions} ({s.suspicions_confirmed})",
                  "execution errors": s.errors, "crash store": self.c.crashes,
                  "work dir": self.c.out}
         bus = {"label": bus_label(self.c), "kind": self.c.bus.kind, "version": self.bus_version}
@@ -193,6 +205,7 @@ class Campaign:
                    "jobs": self.c.jobs, "bus": bus_label(self.c), "generated": s.generated,
                    "mutated": s.mutated, "new_signatures": s.new_signatures,
                    "by_oracle": s.by_oracle, "known_upstream": s.known_upstream,
+                   "suspicions": s.suspicions, "suspicions_confirmed": s.suspicions_confirmed,
                    "store": self.c.crashes}
         tmp = os.path.join(self.c.out, "campaign.json.tmp")
         with open(tmp, "w") as f:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Sequence, TypeVar
 
+from fuzz.engine.scenario import ScenarioTable
+
 T = TypeVar("T")
-Scenario = dict[str, Any]
 
 
 class OutOfTests(Exception):
@@ -51,15 +52,15 @@ SHRINKABLE = {"count": 1, "ops": 1, "duration": 0.1, "size": 0, "rate": 0, "payl
               "fds": 0, "flips": 1, "depth": 1, "max_faults": 1, "delay": 0.0}
 
 
-def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
-                      max_tests: int = 60) -> tuple[Scenario, int]:
+def minimize_scenario(sc: ScenarioTable, still_fails: Callable[[ScenarioTable], bool],
+                      max_tests: int = 60) -> tuple[ScenarioTable, int]:
     """The smallest scenario found that still fails, and the number of predicate calls made.
     Order: schedule steps, client groups, then numbers (halved toward their floor)."""
     calls = 0
     cache: dict[str, bool] = {}
     accepted = [copy.deepcopy(sc)]  # every reduction step accepts the candidate that failed
 
-    def test(candidate: Scenario) -> bool:
+    def test(candidate: ScenarioTable) -> bool:
         nonlocal calls
         key = repr(candidate)
         if key not in cache:
@@ -84,13 +85,13 @@ def minimize_scenario(sc: Scenario, still_fails: Callable[[Scenario], bool],
     return best, calls
 
 
-def _with(sc: Scenario, **changes: Any) -> Scenario:
+def _with(sc: ScenarioTable, **changes: Any) -> ScenarioTable:
     out = copy.deepcopy(sc)
     out.update(copy.deepcopy(changes))
     return out
 
 
-def _with_clients(sc: Scenario, groups: list[dict[str, Any]]) -> Scenario:
+def _with_clients(sc: ScenarioTable, groups: list[dict[str, Any]]) -> ScenarioTable:
     """Drop steps that target a removed group (they could not run anyway)."""
     names = {g.get("name", g["role"]) for g in groups}
     steps = [s for s in sc.get("schedule", [])
@@ -98,7 +99,7 @@ def _with_clients(sc: Scenario, groups: list[dict[str, Any]]) -> Scenario:
     return _with(sc, clients=groups, schedule=steps)
 
 
-def _shrink_numbers(sc: Scenario, test: Callable[[Scenario], bool]) -> Scenario:
+def _shrink_numbers(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -> ScenarioTable:
     best = sc
     for table in ("clients", "schedule"):
         for i in range(len(best.get(table, []))):

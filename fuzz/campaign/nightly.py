@@ -60,7 +60,7 @@ def replay_known(store: CrashStore, signatures: list[str], choice: BusChoice, ti
                                                                " spent"))
             continue
         try:
-            hits, n, _ = replay_case(case, choice, times, os.path.join(out, "replays", sig))
+            hits, n, _, _ = replay_case(case, choice, times, os.path.join(out, "replays", sig))
             replays.append(ReportReplay(case, title, hits, n))
         except Interrupted:
             raise

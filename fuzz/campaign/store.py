@@ -48,6 +48,7 @@ class NewCase:
     reliability: tuple[int, int]
     minimized: bool
     minimize_runs: int
+    repeat: int = 1  # the finding shows when the case runs this many times on one bus
 
 
 class CrashStore:
@@ -145,6 +146,8 @@ class CrashStore:
             "minimize_runs": case.minimize_runs,
             "schema": SCHEMA,
         }
+        if case.repeat > 1:
+            meta["repeat"] = case.repeat
         files = {
             "case.toml": case.case_toml,
             "original.toml": case.original_toml,
@@ -225,6 +228,9 @@ def report_md(meta: dict[str, Any], case: NewCase) -> str:
         f"- oracle: {meta['oracle']} (severity {meta['severity']})\n"
         f"- bus: {bus.get('label')} ({bus.get('version')})\n"
         f"- reliability: {meta['reliability']} runs of the minimized case reproduce it\n"
+        + (f"- repeated: each run is the case {meta['repeat']} times on one bus (the finding is"
+           f" the bus's growth over the repetitions; `rig.py replay` does this)\n"
+           if meta.get("repeat") else "") +
         f"- minimized: {'yes' if meta['minimized'] else 'no (budget spent)'},"
         f" {meta['minimize_runs']} candidate runs\n"
         f"- found: {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(meta['first_seen']))} UTC,"

@@ -6,14 +6,16 @@ It also keeps what the campaign's report says about every signature it saw."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from fuzz.campaign.config import CampaignConfig, CampaignStats
-from fuzz.campaign.generate import Scenario, to_toml
+from fuzz.campaign.generate import to_toml
 from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
 from fuzz.campaign.workers import Workers, make_request
+from fuzz.engine.scenario import ScenarioTable
 from fuzz.live.state import LiveState
 from fuzz.report.model import KNOWN, NEW, UNREPRODUCED, ReportFinding
 
@@ -36,6 +38,7 @@ class Triage:
         self.workers: Workers | None = None
         self.started = 0.0
         self.scratch = 0
+        self.last_shown: dict[str, Any] | None = None  # the finding as a reproduction showed it
         self.findings: dict[str, ReportFinding] = {}  # store signature -> what the report says
         # Seen once, then not in any of the fresh reliability runs: not stored, not retried.
         self.unreproduced: set[str] = set()
@@ -44,31 +47,52 @@ class Triage:
         """The campaign's workers (reproductions run on them) and when it started (the budget)."""
         self.workers, self.started = workers, started
 
-    def absorb(self, result: dict[str, Any], scenario: Scenario) -> list[str]:
+    def absorb(self, result: dict[str, Any], scenario: ScenarioTable) -> list[str]:
         """Every finding of one execution; returns the signatures newly stored."""
         stored: list[str] = []
         for f in result.get("findings", []):
-            if f["by_policy"]:
-                continue
-            if f.get("known"):  # a known behaviour of this bus version: counted apart
-                self.stats.known_upstream[f["known"]] = \
-                    self.stats.known_upstream.get(f["known"], 0) + 1
-                continue
-            sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
-            self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
-            self._seen(sig, f)
-            if sig in self.unreproduced:
-                continue
-            if self.store.has(sig) or sig in stored:
-                self.store.hit(sig)
-                self.stats.known_hits += 1
-                self.stats.known[sig] = self.stats.known.get(sig, 0) + 1
-                self.live.finding(sig, f["oracle"], f["title"], new=False)
-                continue
-            self.live.finding(sig, f["oracle"], f["title"], new=True)
-            if self._store_new(sig, f, scenario, result):
+            sig = self.consider(f, scenario, result, stored)
+            if sig is not None:
                 stored.append(sig)
         return stored
+
+    def confirm(self, suspicion: dict[str, Any], scenario: ScenarioTable,
+                repeat: int) -> dict[str, Any] | None:
+        """A growth suspicion judged by one run of `scenario` repeated on one bus: the finding
+        in the repetitions' own numbers, or None (a suspicion is no finding until then)."""
+        self.stats.suspicions += 1
+        self.last_shown = None
+        self.live.phase = f"repeating a case {repeat} times: {suspicion['title']}"
+        shown = any(self._reproduces(scenario, suspicion["signature"], 1, repeat))
+        self.live.phase = "fuzzing"
+        if not shown:
+            return None
+        self.stats.suspicions_confirmed += 1
+        return self.last_shown
+
+    def consider(self, f: dict[str, Any], scenario: ScenarioTable, result: dict[str, Any],
+                 stored: Sequence[str] = (), repeat: int = 1) -> str | None:
+        """One finding: counted apart, a hit of a stored case, or new (then minimized and
+        stored: its store signature is returned). `repeat`: the finding shows when the case
+        is run that many times on one bus (a growth trend), so every reproduction does so."""
+        if f["by_policy"]:
+            return None
+        if f.get("known"):  # a known behaviour of this bus version: counted apart
+            self.stats.known_upstream[f["known"]] = self.stats.known_upstream.get(f["known"], 0) + 1
+            return None
+        sig = store_signature(f["signature"], result["bus"]["kind"] or "bus")
+        self.stats.by_oracle[f["oracle"]] = self.stats.by_oracle.get(f["oracle"], 0) + 1
+        self._seen(sig, f)
+        if sig in self.unreproduced:
+            return None
+        if self.store.has(sig) or sig in stored:
+            self.store.hit(sig)
+            self.stats.known_hits += 1
+            self.stats.known[sig] = self.stats.known.get(sig, 0) + 1
+            self.live.finding(sig, f["oracle"], f["title"], new=False)
+            return None
+        self.live.finding(sig, f["oracle"], f["title"], new=True)
+        return sig if self._store_new(sig, f, scenario, result, repeat) else None
 
     def _seen(self, sig: str, finding: dict[str, Any]) -> None:
         entry = self.findings.get(sig)
@@ -82,28 +106,30 @@ class Triage:
             explanation=finding.get("explanation", ""), case=case,
             reproduce=f"python rig.py replay {case}")
 
-    def _store_new(self, sig: str, finding: dict[str, Any], scenario: Scenario,
-                   result: dict[str, Any]) -> bool:
+    def _store_new(self, sig: str, finding: dict[str, Any], scenario: ScenarioTable,
+                   result: dict[str, Any], repeat: int) -> bool:
         """Minimize, measure reliability and store; False if it never reproduced."""
         self.progress("new", {"signature": sig, "title": finding["title"]})
         self.live.phase = f"minimizing {sig}"
         case, runs, minimized = scenario, 0, False
         if self.c.minimize:
-            case, runs, minimized = self._minimize(scenario, finding["signature"])
-        k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+            case, runs, minimized = self._minimize(scenario, finding["signature"], repeat)
+        k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS, repeat))
         if k == 0 and case is not scenario:  # the reduction may have lost a flaky trigger
             case, minimized = scenario, False
-            k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS))
+            k = sum(self._reproduces(case, finding["signature"], RELIABILITY_RUNS, repeat))
         self.live.phase = "fuzzing"
         if k == 0:
             self._set_aside(sig, scenario)
             return False
+        if repeat > 1 and self.last_shown is not None:
+            finding = self.last_shown  # in the repetitions' own numbers
         excerpt = result["excerpts"].get(finding["signature"], [])
         self.store.add(NewCase(
             signature=sig, finding=finding, bus=result["bus"], seed=self.c.seed,
             case_toml=to_toml(case), original_toml=to_toml(scenario),
             history_excerpt=excerpt, reliability=(k, RELIABILITY_RUNS),
-            minimized=minimized, minimize_runs=runs))
+            minimized=minimized, minimize_runs=runs, repeat=repeat))
         self.stats.new_signatures.append(sig)
         self.live.note(f"stored {sig}: reliability {k}/{RELIABILITY_RUNS}")
         self.progress("stored", {"signature": sig, "reliability": f"{k}/{RELIABILITY_RUNS}",
@@ -112,7 +138,7 @@ class Triage:
                                  "clients": f"{len(scenario['clients'])}->{len(case['clients'])}"})
         return True
 
-    def _set_aside(self, sig: str, scenario: Scenario) -> None:
+    def _set_aside(self, sig: str, scenario: ScenarioTable) -> None:
         """Keep the scenario in the work dir for whoever wants to chase it; a CI run does not
         fail on something no fresh run showed again."""
         self.unreproduced.add(sig)
@@ -129,20 +155,24 @@ class Triage:
         self.live.note(f"not stored {sig}: 0/{RELIABILITY_RUNS} fresh runs showed it again")
         self.progress("unreproduced", {"signature": sig, "scenario": entry.case if entry else ""})
 
-    def _reproduces(self, scenario: Scenario, finding_sig: str, times: int) -> list[bool]:
+    def _reproduces(self, scenario: ScenarioTable, finding_sig: str, times: int,
+                    repeat: int = 1) -> list[bool]:
         requests = []
         for _ in range(times):
             self.scratch += 1  # indexes out of the campaign's own range
-            requests.append(make_request(-self.scratch, scenario, self.c.seed, self.c.out,
-                                         "repro"))
+            request = make_request(-self.scratch, scenario, self.c.seed, self.c.out, "repro")
+            requests.append({**request, "repeat": repeat} if repeat > 1 else request)
         out = []
         assert self.workers is not None
         for r in self.workers.run_now(requests):
-            out.append(any(f["signature"] == finding_sig for f in r.get("findings", [])))
+            shown = [f for f in r.get("findings", []) if f["signature"] == finding_sig]
+            out.append(bool(shown))
+            self.last_shown = shown[0] if shown else self.last_shown
             shutil.rmtree(r["out"], ignore_errors=True)
         return out
 
-    def _minimize(self, scenario: Scenario, finding_sig: str) -> tuple[Scenario, int, bool]:
+    def _minimize(self, scenario: ScenarioTable, finding_sig: str,
+                  repeat: int = 1) -> tuple[ScenarioTable, int, bool]:
         # Each new finding may take a quarter of the budget (at least 20 s), and all of them
         # together may overrun the budget by MINIMIZE_GRACE_S: a short campaign still hands
         # over small cases, a long one does not stall on one stubborn finding.
@@ -150,10 +180,11 @@ class Triage:
         deadline = min(now + max(20.0, 0.25 * self.c.budget),
                        self.started + self.c.budget + MINIMIZE_GRACE_S)
 
-        def still_fails(candidate: Scenario) -> bool:
+        def still_fails(candidate: ScenarioTable) -> bool:
             if time.monotonic() > deadline:
                 raise OutOfTests
-            return any(self._reproduces(candidate, finding_sig, MINIMIZE_RUNS_PER_CANDIDATE))
+            return any(self._reproduces(candidate, finding_sig, MINIMIZE_RUNS_PER_CANDIDATE,
+                                        repeat))
 
         best, calls = minimize_scenario(scenario, still_fails, MAX_MINIMIZE_TESTS)
         return best, calls * MINIMIZE_RUNS_PER_CANDIDATE, calls < MAX_MINIMIZE_TESTS

@@ -26,6 +26,7 @@ from fuzz.bus.pool import BusPool
 from fuzz.campaign.features import features
 from fuzz.campaign.generate import to_toml
 from fuzz.errors import BusStartError, Interrupted, ScenarioError
+from fuzz.oracles.trend import bus_sample
 
 Progress = Callable[[str, dict[str, Any]], None]
 LIVE_EVENTS = frozenset({"bus", "ping", "nemesis", "undo", "hang", "bus-exit"})
@@ -54,7 +55,10 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
         other = (other[0], None) if other is not None else None  # type: ignore[assignment]
     try:
         scenario = load_scenario(path)
-        if other is None:
+        if other is None and request.get("repeat"):  # growth over repetitions on one bus
+            results = [judge.execute_repeated(scenario, choice, seed, out,
+                                              int(request["repeat"]), progress=progress)]
+        elif other is None:
             results = [judge.execute(scenario, choice, seed, out, bus_pool=pool,
                                      progress=progress)]
         else:
@@ -98,6 +102,9 @@ def execute(request: dict[str, Any], choice: BusChoice, pool: BusPool,
                   for f in findings if not f["by_policy"]},
         events=sum(len(r.events) for r in results),
     )
+    sample = bus_sample(first.events) if other is None else None
+    if sample is not None:  # the campaign follows its reused bus across executions
+        reply["bus_sample"] = sample.to_json()
     return reply
 
 

@@ -13,7 +13,8 @@ from dataclasses import asdict
 from typing import IO, Any, Callable
 
 from fuzz.bus.factory import BusChoice
-from fuzz.campaign.generate import Scenario, to_toml
+from fuzz.campaign.generate import to_toml
+from fuzz.engine.scenario import ScenarioTable
 from fuzz.errors import RigError
 from fuzz.lifecycle import child_preexec, janitor, kill_group
 
@@ -66,8 +67,8 @@ class Workers:
         p.stdin.flush()
         self.busy[worker] = request["index"]
         bound = float((request["scenario"].get("bound") or {}).get("duration", 60.0))
-        self.running[worker] = (time.monotonic(), bound * self.runs_per_request + OVERRUN_S,
-                                request)
+        runs = self.runs_per_request * int(request.get("repeat") or 1)
+        self.running[worker] = (time.monotonic(), bound * runs + OVERRUN_S, request)
         self.on_live(worker, "exec-start", {"index": request["index"],
                                             "scenario": request["scenario"].get("name")})
 
@@ -164,7 +165,7 @@ class Workers:
             janitor().forget_group(p.pid)
 
 
-def make_request(index: int, scenario: Scenario, seed: int, out: str,
+def make_request(index: int, scenario: ScenarioTable, seed: int, out: str,
                  tag: str = "exec") -> dict[str, Any]:
     """One execution for a worker. Minimizer and reliability runs (tag "repro") get a fresh
     bus, as `rig.py replay` will: a case that needs what earlier executions left in a reused

@@ -59,6 +59,12 @@ class Watch:
     latency_deadline_ms: float | None = None  # p99 of calls and pings must stay below this
 
 
+# A scenario in its file's shape (the TOML tables as dicts): what the campaign generator writes,
+# mutates and the minimizer shrinks, stored in case.toml. parse_scenario(to_toml(table)) makes
+# it a Scenario; nothing runs a table without loading it.
+ScenarioTable = dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str

@@ -16,6 +16,9 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --wrong-credentials   report the relay's own pid for every connection (no rewriting)
   --leak-fds            keep a duplicate of every accepted connection and every passed fd
   --grow-memory KB      keep KB of memory per forwarded message, forever
+  --leak-per-connection KB
+                        keep KB of memory for every connection that closes, forever: under
+                        every single execution's margin, visible only across executions
   --hang-after N        after N messages to clients, stop serving (sleep; --spin: busy loop)
   --crash-after N       after N messages to clients, abort (SIGABRT)
   --crash-on-fds N      abort when a message carrying N or more fds is delivered
@@ -275,6 +278,8 @@ class Relay:
 
     def close(self, pair: Pair) -> None:
         pair.closed = True
+        if self.args.leak_per_connection:  # touched pages: resident, not just reserved
+            self.kept.append(os.urandom(self.args.leak_per_connection * 1024))
         for s in (pair.client, pair.upstream):
             try:
                 self.sel.unregister(s)
@@ -561,6 +566,7 @@ def main() -> None:
     p.add_argument("--wrong-credentials", action="store_true")
     p.add_argument("--leak-fds", action="store_true")
     p.add_argument("--grow-memory", type=int, default=0, metavar="KB")
+    p.add_argument("--leak-per-connection", type=int, default=0, metavar="KB")
     p.add_argument("--hang-after", type=int, default=0, metavar="N")
     p.add_argument("--spin", action="store_true")
     p.add_argument("--crash-after", type=int, default=0, metavar="N")
