@@ -46,6 +46,27 @@ SHORT_BOUND_S = 2.0  # still past hang_after: a bus hung early is caught before 
 GENERATED_BUS = {"limits": {"pending_fd_timeout": 500}}
 
 
+# Steps whose verdict needs a limit the rig writes into its own bus's configuration: against a
+# --bus-cmd bus (its configuration is the user's) they are redrawn. fd-abuse pending-disconnect
+# leaves a connection pinned by its own socket in flight, which dbus-daemon drops only after
+# pending_fd_timeout (150 s by default, dbus-daemon(1)); GENERATED_BUS sets 0.5 s, which such a
+# bus ignores, so every execution with it would report the pinned connection as kept.
+NEEDS_BUS_CONFIG = {("fd-abuse", "abuse"): ("pending-disconnect",)}
+
+
+def fit_to_bus(rng: random.Random, sc: ScenarioTable, configured: bool) -> ScenarioTable:
+    """`sc` with every step that needs the rig's bus configuration redrawn, unless the rig
+    configures the bus (`configured`)."""
+    if configured:
+        return sc
+    for step in sc.get("schedule", []):
+        for (action, param), values in NEEDS_BUS_CONFIG.items():
+            if step.get("action") == action and step.get(param) in values:
+                options = getattr(OPERATORS[action].params[param].check, "options", ())
+                step[param] = rng.choice([o for o in options if o not in values and o != "all"])
+    return sc
+
+
 def scenario_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"busrig/{seed}/{index}")
 

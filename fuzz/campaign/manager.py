@@ -19,7 +19,7 @@ from typing import IO, Any, Callable
 
 from fuzz.campaign.config import CampaignConfig, CampaignStats, bus_label
 from fuzz.campaign.corpus import Corpus
-from fuzz.campaign.generate import generate, mutate, scenario_rng
+from fuzz.campaign.generate import fit_to_bus, generate, mutate, scenario_rng
 from fuzz.campaign.store import CrashStore
 from fuzz.campaign.trend import REPEAT, TrendWatch
 from fuzz.campaign.triage import Triage
@@ -59,6 +59,9 @@ class Campaign:
         self.bus_version: str | None = None
         self.triage = Triage(self.c, self.stats, self.store, self.live, self.progress)
         self.trend = TrendWatch()
+        # The rig writes the configuration of the buses it starts, not of a --bus-cmd bus.
+        self.configured = config.bus.command is None and (config.diff is None
+                                                          or config.diff.command is None)
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -136,9 +139,10 @@ class Campaign:
                                     [e.scenario for e in self.corpus.entries], name,
                                     self.c.other_uids)
             self.stats.mutated += 1
-            return child, parent.index, applied
+            return fit_to_bus(rng, child, self.configured), parent.index, applied
         self.stats.generated += 1
-        return generate(rng, name, self.c.other_uids, self.c.short), None, []
+        return fit_to_bus(rng, generate(rng, name, self.c.other_uids, self.c.short),
+                          self.configured), None, []
 
     # --- results -----------------------------------------------------------------------------
 

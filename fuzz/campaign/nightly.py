@@ -73,6 +73,37 @@ def replay_known(store: CrashStore, signatures: list[str], choice: BusChoice, ti
     return replays
 
 
+def check_known(choice: BusChoice, seed: int, out: str, deadline: float) -> list[ReportReplay]:
+    """Run the scenario of every known upstream behaviour of this bus kind once: it still
+    shows, or this version fixed it (fuzz/oracles/known.py). A --bus-cmd bus has no kind."""
+    from fuzz.engine.scenario import load_scenario
+    from fuzz.judge import execute
+    from fuzz.oracles.known import KNOWN, known_status
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    checks = []
+    for entry in (k for k in KNOWN if k.bus == choice.kind):
+        case = f"known {entry.id} ({entry.reference})"
+        path = os.path.join(root, entry.scenario)
+        if time.monotonic() >= deadline or not os.path.exists(path):
+            why = "replay budget spent" if os.path.exists(path) else f"{entry.scenario} missing"
+            checks.append(ReportReplay(case, entry.summary, 0, 0, error=f"not replayed: {why}"))
+            continue
+        result = execute(load_scenario(path), choice, seed,
+                         os.path.join(out, "replays", f"known-{entry.id}"))
+        if result.error is not None:
+            checks.append(ReportReplay(case, entry.summary, 0, 1,
+                                       error=f"{type(result.error).__name__}: {result.error}"))
+            continue
+        shown = any(f.signature == entry.signature for f in result.findings)
+        bus = result.summary["bus"]
+        checks.append(ReportReplay(case, entry.summary, int(shown), 1,
+                                   note=known_status(entry, shown, bus.get("kind") or "",
+                                                     bus.get("version"))))
+        print(f"{case}: {checks[-1].note}", flush=True)
+    return checks
+
+
 def cmd_nightly(args: argparse.Namespace) -> int:
     from fuzz.campaign.manager import CampaignConfig
 
@@ -90,6 +121,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
           f" for shard {shard[0]}/{shard[1]}", flush=True)
     replays = replay_known(store, known, choice, args.replay_times, args.out,
                            started + REPLAY_SHARE * args.budget)
+    if shard[0] == 0:  # once per matrix: the known upstream behaviours of this bus
+        replays += check_known(choice, seed, args.out, started + REPLAY_SHARE * args.budget)
     remaining = round(max(args.budget - (time.monotonic() - started),
                           (1 - REPLAY_SHARE) * args.budget), 1)
     config = CampaignConfig(bus=choice, budget=remaining, seed=seed, out=args.out,

@@ -23,6 +23,7 @@ class KnownBehaviour:
     kind: str
     reference: str  # upstream issue, commit or source file
     summary: str
+    scenario: str  # the repo's scenario that shows it (the nightly runs it: still there, or fixed)
 
     @property
     def signature(self) -> str:
@@ -47,14 +48,31 @@ KNOWN: tuple[KnownBehaviour, ...] = (
         "bus-died:broker-error:e0003a052c26",
         "bus1/dbus-broker#435",
         "dbus-broker exits when accept4() on its listening socket fails with EMFILE: the"
-        " error reaches main() as a fatal listener error instead of pausing the listener"),
+        " error reaches main() as a fatal listener error instead of pausing the listener",
+        "scenarios/syscall_accept_emfile.toml"),
     KnownBehaviour(
         "daemon-sendmsg-enobufs", "dbus-daemon", ("1.10", "1.14.10"), "loss",
         "client-disconnected-under-injected:ENOBUFS",
         "dbus dbus/dbus-transport-socket.c do_writing()",
         "dbus-daemon treats every sendmsg() error but EAGAIN and EINTR as an I/O error of"
-        " the connection and closes it, so a transient ENOBUFS drops the peer"),
+        " the connection and closes it, so a transient ENOBUFS drops the peer",
+        "scenarios/syscall_send_enobufs.toml"),
 )
+
+
+def known_status(entry: KnownBehaviour, shown: bool, bus: str, version: str | None) -> str:
+    """What one run of an entry's scenario says about it on this bus version."""
+    number = version_number(version)
+    where = f"{bus} {'.'.join(map(str, number)) if number else '(version unknown)'}"
+    if shown and entry.applies_to(bus, version):
+        return f"still shows on {where} ({entry.reference})"
+    if shown:
+        return (f"shows on {where}, past the versions it is known in ({entry.versions[0]}-"
+                f"{entry.versions[1]}): reported as a finding again")
+    if entry.applies_to(bus, version):
+        return f"not shown by this run on {where}, a version it is known in"
+    return (f"fixed: not shown on {where}; known in {entry.versions[0]}-{entry.versions[1]}"
+            f" ({entry.reference})")
 
 
 def bus_of(events: Sequence) -> tuple[str, str | None]:

@@ -88,7 +88,7 @@ def _replays(report: Report) -> str:
         return ""
     rows = []
     for r in report.replays:
-        outcome = (f"error: {r.error}" if r.error else
+        outcome = (f"error: {r.error}" if r.error else r.note if r.note else
                    f"still reproduces ({r.hits}/{r.times})" if r.reproduces else
                    f"no longer reproduces (0/{r.times})")
         rows.append(f"<tr><td><code>{_e(r.case)}</code></td><td>{_e(r.title)}</td>"

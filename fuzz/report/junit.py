@@ -56,6 +56,8 @@ def junit_xml(report: Report) -> bytes:
         else:
             ET.SubElement(element, "system-out").text = \
                 f"no longer reproduces (0/{r.times}): {r.title}"
+        if r.note and r.error is None:
+            ET.SubElement(element, "system-err").text = r.note
     suite.set("tests", str(len(cases)))
     for tag, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
         suite.set(attr, str(sum(1 for c in cases if c.find(tag) is not None)))

@@ -32,6 +32,7 @@ class ReportReplay:
     hits: int
     times: int
     error: str | None = None
+    note: str | None = None  # what the outcome means (a known behaviour: still there, fixed)
 
     @property
     def reproduces(self) -> bool:
