@@ -19,6 +19,9 @@ class Finding:
     count: int = 1  # how many times the run showed it (the first is described)
     # A known behaviour of this bus version (fuzz/oracles/known.py): its upstream reference.
     known: str | None = None
+    # Other oracles' findings that come from the same cause event (fuzz/oracles/registry.py):
+    # "oracle: title" each. The signature is this finding's alone.
+    symptoms: tuple[str, ...] = ()
 
     @property
     def counts(self) -> bool:
@@ -31,7 +34,8 @@ class Finding:
         return finding_signature(self.oracle, self.kind)
 
     def to_json(self) -> dict:
-        return dict(asdict(self), evidence=list(self.evidence), signature=self.signature)
+        return dict(asdict(self), evidence=list(self.evidence), symptoms=list(self.symptoms),
+                    signature=self.signature)
 
 
 def finding_signature(oracle: str, kind: str) -> str:

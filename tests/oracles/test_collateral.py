@@ -78,3 +78,26 @@ def test_harm_while_the_nemesis_works_on_the_bus_is_not_the_attacker_s():
     h.add("nemesis", "info", "undo", action="fail-syscalls", source=0)
     h.wait(2.0).add("service.0", "info", "disconnect", error="EOF")
     assert h.kinds(check_collateral) == ["flood-signals:disconnected"]
+
+
+def test_one_disconnect_seen_by_loss_and_collateral_is_one_finding_named_by_the_attack():
+    from fuzz.history import Event
+    from fuzz.oracles.finding import Finding
+    from fuzz.oracles.registry import group_by_cause
+    events = [Event(0, 0, "attacker.1", "invoke", "attack", {}),
+              Event(1, 1, "service.0", "info", "disconnect", {}),
+              Event(2, 2, "service.0", "info", "disconnect", {})]
+    loss = Finding("loss", "high", "client-disconnected", "the bus dropped a client", "e",
+                   evidence=(1,))
+    harm = Finding("collateral", "high", "monitor:disconnected", "the attack harmed", "e",
+                   evidence=(0, 1))
+    other = Finding("loss", "high", "reply-lost", "a reply was lost", "e", evidence=(2,))
+    excuse = Finding("loss", "low", "peer-disconnected-over-quota", "quota", "e",
+                     evidence=(1,), by_policy=True)
+    out = group_by_cause([loss, harm, other, excuse], events)
+    assert [f.kind for f in out] == ["monitor:disconnected", "reply-lost",
+                                     "peer-disconnected-over-quota"]
+    assert out[0].symptoms == ("loss: the bus dropped a client",)
+    assert out[0].signature == harm.signature and set(out[0].evidence) == {0, 1}
+    # Without a shared cause event nothing is grouped.
+    assert group_by_cause([loss, other], events) == [loss, other]
