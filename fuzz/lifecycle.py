@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -40,6 +41,21 @@ def child_preexec() -> None:
     # The parent may have died between fork and prctl; then nobody would ever signal us.
     if os.getppid() != parent:
         os._exit(1)
+
+
+CORE_LIMIT_BYTES = 512 * 1024 * 1024  # enough for a bus; a runaway one does not fill the disk
+
+
+def bus_preexec() -> None:
+    """preexec_fn for the bus: child_preexec, and core dumps allowed (fuzz/triage/coredump.py
+    reads them), for the bus alone."""
+    child_preexec()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    limit = CORE_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard, CORE_LIMIT_BYTES)
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (limit, hard))
+    except (ValueError, OSError):
+        pass
 
 
 class Janitor:

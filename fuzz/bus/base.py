@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from fuzz.bus.userdb import enter_private_passwd, write_aliased_passwd
-from fuzz.lifecycle import child_preexec, janitor, kill_group
+from fuzz.lifecycle import bus_preexec, janitor, kill_group
 
 STOP_GRACE_S = 3.0
 PIDS_CACHE_S = 0.5
@@ -92,12 +92,12 @@ class BusMaster(ABC):
     def _spawn(self, argv: list[str], *, pass_fds: tuple[int, ...] = (),
                stdout: int | None = None, env: dict[str, str] | None = None,
                cwd: str | None = None) -> subprocess.Popen[bytes]:
-        preexec = child_preexec
+        preexec = bus_preexec
         if self.user_aliases:
             passwd = write_aliased_passwd(self.workdir, self.user_aliases)
 
             def preexec() -> None:
-                child_preexec()
+                bus_preexec()
                 enter_private_passwd(passwd)
         if self.extra_env:
             env = {**(env if env is not None else os.environ), **self.extra_env}

@@ -27,7 +27,7 @@ from jeepney.wrappers import new_header
 
 from fuzz.bus.base import Activation, BusInfo, BusMaster, DenyRule, program_version
 from fuzz.errors import BusStartError
-from fuzz.lifecycle import child_preexec, janitor, kill_group
+from fuzz.lifecycle import bus_preexec, janitor, kill_group
 from fuzz.wire import raw
 
 CONTROLLER_TIMEOUT_S = 10.0
@@ -192,7 +192,7 @@ class DbusBroker(BusMaster):
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env={**os.environ, "DBUS_STARTER_ADDRESS": address},
-                preexec_fn=child_preexec, start_new_session=True, cwd=self.workdir)
+                preexec_fn=bus_preexec, start_new_session=True, cwd=self.workdir)
         except OSError:
             return  # the caller's activation times out: that is the outcome it records
         finally:

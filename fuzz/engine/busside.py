@@ -17,6 +17,7 @@ from fuzz.engine import Progress
 from fuzz.errors import BusStartError
 from fuzz.faults import OPERATORS
 from fuzz.history import Journal
+from fuzz.triage.coredump import collect as collect_backtrace
 from fuzz.watch.procstat import sample_process, uses_sanitizer
 from fuzz.watch.sockdiag import listener_pid
 
@@ -99,6 +100,17 @@ class BusSide:
         self.rig.write("info", "bus-exit", code=rc if rc is not None and rc >= 0 else None,
                        signal=signal.Signals(-rc).name if rc is not None and rc < 0 else None,
                        log_tail=self.bus.log_tail(LOG_TAIL_BYTES))
+        self._record_core(rc)
+
+    def _record_core(self, rc: int | None) -> None:
+        """The backtrace from a core the dead bus left, if it ended badly and left one: a
+        bus-core event right after the bus-exit or bus-restart it belongs to (reading the core
+        takes a moment; the death itself is recorded first, on time)."""
+        if rc == 0 or self.bus is None:
+            return
+        text = collect_backtrace(self.bus.workdir)
+        if text:
+            self.rig.write("info", "bus-core", backtrace=text)
         self.progress("bus-exit", {"returncode": rc})
 
     def restart(self, sig: signal.Signals, down: float,
@@ -131,6 +143,7 @@ class BusSide:
                        old_signal=signal.Signals(-code).name if code is not None and code < 0
                        else None, old_exit=how, down_s=down, wrapper=wrapper,
                        log_tail=self.bus.log_tail(LOG_TAIL_BYTES))
+        self._record_core(code)
         time.sleep(down)
         try:
             info = self.bus.start()

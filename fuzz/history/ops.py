@@ -118,6 +118,9 @@ SPECS: tuple[OpSpec, ...] = (
     _op("bus-exit", "rig", "lone info",
         "`code` or `signal`, `log_tail` (the last 16 KB of the bus's output: the crash oracle "
         "reads its crash report there)"),
+    _op("bus-core", "rig", "lone info",
+        "`backtrace`: gdb's backtrace of the core the bus left when it died by a signal "
+        "(fuzz/triage/coredump.py); right after the bus-exit or bus-restart it belongs to"),
     _op("client-start", "rig", "lone info",
         "`client`, `role`, `pid`, `spawn_ns` (fork-server round trip)"),
     _op("client-stop", "rig", "lone info",

@@ -15,7 +15,7 @@ from typing import Sequence
 from fuzz.history import Event
 from fuzz.oracles.facts import BUS_ENDING_OPS, NEMESIS_CLIENT_OPS
 from fuzz.oracles.finding import Finding
-from fuzz.triage.crashlog import CrashReport, parse_crash
+from fuzz.triage.crashlog import CrashReport, parse_crash, signal_report
 
 # Exit statuses above this are a shell's "killed by signal (status - 128)".
 SHELL_SIGNAL_BASE = 128
@@ -33,14 +33,31 @@ def death_signal(code: int | None, sig: str | None) -> str | None:
     return None
 
 
-def bus_death(e: Event) -> tuple[str, str, CrashReport | None]:
+def with_backtraces(events: Sequence[Event]) -> dict[int, str]:
+    """bus-exit or bus-restart event index -> the backtrace of the bus-core event the rig
+    wrote right after it (the next rig event)."""
+    out: dict[int, str] = {}
+    last: Event | None = None
+    for e in events:
+        if e.process != "rig":
+            continue
+        if e.op == "bus-core" and last is not None and last.op in ("bus-exit", "bus-restart"):
+            out[last.index] = str(e.get("backtrace") or "")
+        last = e
+    return out
+
+
+def bus_death(e: Event, backtrace: str = "") -> tuple[str, str, CrashReport | None]:
     """(kind, how it died in words, the crash report it printed) of a bus-exit event. The kind
-    is what the signature is made of: the report's identity, else the signal or code."""
+    is what the signature is made of: the report's identity, else the backtrace of its core,
+    else the signal or code."""
     code, sig = e.get("code"), death_signal(e.get("code"), e.get("signal"))
     how = f"signal {sig}" if sig else f"exit code {code}"
     if sig and e.get("code") is not None:
         how += f" (exit status {code} from a shell)"
     report = parse_crash(str(e.get("log_tail") or ""))
+    if report is None and sig and backtrace:  # silent: its core's backtrace names it
+        report = signal_report(sig, backtrace)
     if report is not None:
         return f"bus-died:{report.kind}:{report.signature}", how, report
     return f"bus-died:{sig or code}", how, None
@@ -58,6 +75,7 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
     bus_expected = False  # the rig or the nemesis has asked the bus to go
     client_expected: set[str] = set()
     sent: set[str] = set()  # signals the nemesis sent the current bus process
+    cores = with_backtraces(events)
     for e in events:
         if e.process == "nemesis" and e.type == "invoke":
             if e.op in BUS_ENDING_OPS:
@@ -73,10 +91,10 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
         elif e.process == "rig" and e.op == "client-stop":
             client_expected.add(e.get("client"))
         elif e.process == "rig" and e.op == "bus-exit" and bus_up and not bus_expected:
-            findings.append(_bus_died(e))
+            findings.append(_bus_died(e, cores.get(e.index, "")))
         elif e.process == "rig" and e.op == "bus-restart" and e.type == "invoke":
-            if not _clean_end(e, sent):
-                findings.append(_bus_died_restarting(e))
+            if not _clean_end(e, sent, cores.get(e.index, "")):
+                findings.append(_bus_died_restarting(e, cores.get(e.index, "")))
             sent = set()  # a new bus process from here on
         elif e.process == "rig" and e.op == "bus-restart" and e.type == "fail":
             findings.append(Finding(
@@ -100,11 +118,13 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
     return findings
 
 
-def _bus_died(e: Event) -> Finding:
-    kind, how, report = bus_death(e)
+def _bus_died(e: Event, backtrace: str) -> Finding:
+    kind, how, report = bus_death(e, backtrace)
     title = f"{report.title} (the bus died: {how})" if report else \
         f"the bus exited unexpectedly ({how})"
-    said = f"It reported:\n{report.excerpt}\n\n" if report else \
+    said = (f"It printed nothing; the backtrace of the core it left (gdb):\n{report.excerpt}\n\n"
+            if report and report.kind == "signal" else
+            f"It reported:\n{report.excerpt}\n\n") if report else \
         "It printed no crash report the rig can read (no sanitizer report, assertion," \
         " error trace or traceback), so the finding is named by how it ended.\n\n"
     return Finding(
@@ -115,7 +135,7 @@ def _bus_died(e: Event) -> Finding:
         evidence=(e.index,))
 
 
-def _clean_end(e: Event, sent: set[str]) -> bool:
+def _clean_end(e: Event, sent: set[str], backtrace: str = "") -> bool:
     """Asked to end by a restart, the bus exits 0 or dies of the very signal it was sent
     (dbus-daemon does not handle SIGINT), or of one the nemesis sent it before (SIGUSR1's
     default action is to terminate: signal(7)). A wrapper shell's own status says nothing of
@@ -124,16 +144,18 @@ def _clean_end(e: Event, sent: set[str]) -> bool:
     died_of = death_signal(e.get("old_code"), e.get("old_signal"))
     if e.get("old_code") == 0 or died_of == e.get("signal") or died_of in sent:
         return True
-    if e.get("wrapper"):
-        return parse_crash(str(e.get("log_tail") or "")) is None
+    if e.get("wrapper"):  # the bus behind it printed a crash or left a core: it crashed
+        return parse_crash(str(e.get("log_tail") or "")) is None and not backtrace
     return False
 
 
-def _bus_died_restarting(e: Event) -> Finding:
+def _bus_died_restarting(e: Event, backtrace: str) -> Finding:
     died_of = death_signal(e.get("old_code"), e.get("old_signal"))
     how = died_of or (f"exit code {e.get('old_code')}"
                       if e.get("old_code") is not None else "no exit")
     report = parse_crash(str(e.get("log_tail") or ""))
+    if report is None and died_of and backtrace:
+        report = signal_report(died_of, backtrace)
     # Dead of another signal than the one sent, or with a crash report: the bus crashed (maybe
     # before the restart came), and that cause has the same name as an unprompted death. Only
     # an exit status of its own choosing on the signal is a bad shutdown.

@@ -32,6 +32,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from fuzz.triage.coredump import frame_functions
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SYSLOG_PRIORITY = re.compile(r"^<\d+>")
 # Frames that are the sanitizer's or libc's, not the program's.
@@ -70,6 +72,25 @@ def parse_crash(text: str, program: str = "") -> CrashReport | None:
         if report is not None:
             return report
     return None
+
+
+# Frames of the C library's abort and signal machinery, and frames without a symbol: they name
+# no bug, so a backtrace's title starts below them.
+_MACHINERY = re.compile(r"^(\?\?|__GI_\w*|__pthread_kill\w*|pthread_kill\w*|raise|abort|"
+                        r"__libc_\w*|__assert\w*|_start|__restore_rt|killpg?|__kill)$")
+
+
+def signal_report(sig: str, backtrace: str) -> CrashReport | None:
+    """A silent death by `sig`, named by the backtrace the rig read from its core
+    (fuzz/triage/coredump.py): `SIGSEGV in busrig_segv_a`, keyed by the signal and the first
+    three frames with a symbol below the C library's signal machinery."""
+    frames = [f for f in frame_functions(backtrace) if not _MACHINERY.match(f)]
+    if not frames:
+        return None
+    top = frames[:3]
+    return CrashReport(kind="signal", title=f"{sig} in {top[0]}",
+                       key=f"signal:{sig}:" + ">".join(top), frames=tuple(top),
+                       excerpt=backtrace)
 
 
 def strip_volatile(text: str) -> str:
