@@ -15,7 +15,7 @@ import pytest
 from fuzz.triage.crashlog import signal_report
 from tests.conftest import DATA, SCENARIOS, require_binary, run_rig
 
-SHIM = DATA / "segv" / "segv_shim.c"
+SHIM = DATA / "planted_shim.c"
 
 
 @pytest.fixture(scope="module")

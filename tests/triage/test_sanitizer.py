@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DATA, SCENARIOS, require_binary, run_rig
 
-SHIM = DATA / "asan" / "overflow_shim.c"
+SHIM = DATA / "planted_shim.c"
 TRIGGER = DATA / "asan" / "trigger.toml"
 
 

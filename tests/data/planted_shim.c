@@ -1,9 +1,14 @@
-/* A planted heap overflow for the sanitizer path of the crash oracle.
+/* Planted crashes for the crash oracle, loaded into the real dbus-daemon with LD_PRELOAD.
  *
- * Loaded into the real dbus-daemon with LD_PRELOAD (after AddressSanitizer's runtime), it
- * watches every byte the bus reads from a socket; when the bytes hold the trigger (a bus name
- * a scenario asks for), it writes one byte past a heap buffer, and AddressSanitizer reports a
- * heap-buffer-overflow WRITE in busrig_overflow and aborts the bus. Nothing else changes. */
+ * It watches every byte the bus reads from a socket. When the bytes hold a trigger (a bus name
+ * a scenario asks for, tests/data/asan and tests/data/segv):
+ * - "Busrig.Overflow": one byte written past a heap buffer in busrig_overflow. Built with
+ *   -fsanitize=address (and loaded after AddressSanitizer's runtime), AddressSanitizer reports
+ *   a heap-buffer-overflow WRITE there and aborts the bus.
+ * - "Busrig.SegvA" / "Busrig.SegvB": a write through a null pointer in busrig_segv_a /
+ *   busrig_segv_b: two bugs that both die by SIGSEGV and print nothing, told apart only by the
+ *   backtrace read from the core.
+ * Nothing else changes. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -12,7 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static const char TRIGGER[] = "Busrig.Overflow";
+static volatile int *nowhere;
 
 __attribute__((noinline)) void busrig_overflow(size_t n) {
     char *buf = malloc(n);
@@ -20,9 +25,20 @@ __attribute__((noinline)) void busrig_overflow(size_t n) {
     free(buf);
 }
 
+__attribute__((noinline)) void busrig_segv_a(void) { *nowhere = 1; }
+__attribute__((noinline)) void busrig_segv_b(void) { *nowhere = 2; }
+
+static int holds(const void *data, ssize_t len, const char *trigger) {
+    return len > 0 && memmem(data, (size_t)len, trigger, strlen(trigger)) != NULL;
+}
+
 static void inspect(const void *data, ssize_t len) {
-    if (len > 0 && memmem(data, (size_t)len, TRIGGER, sizeof TRIGGER - 1))
+    if (holds(data, len, "Busrig.Overflow"))
         busrig_overflow(16);
+    if (holds(data, len, "Busrig.SegvA"))
+        busrig_segv_a();
+    if (holds(data, len, "Busrig.SegvB"))
+        busrig_segv_b();
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
