@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 from fuzz.history import COMPLETIONS, Event
 from fuzz.history import ops
+from fuzz.oracles.crash import died_dumping
 
 # Operations whose outcome says nothing about the bus, or only about timing.
 _ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")
@@ -80,7 +81,7 @@ def observe(events: Sequence[Event]) -> Observation:
             stopped = True
         if e.process == "rig" and e.op == "bus-restart":
             restarted = True
-        if e.process == "rig" and e.op == "bus-exit" and not stopped:
+        if e.process == "rig" and e.op == "bus-exit" and (not stopped or died_dumping(e)):
             how = f"signal {e.get('signal')}" if e.get("signal") else f"code {e.get('code')}"
             obs.values["bus exit"] = f"exited ({how}) after step {len(steps)}"
             continue

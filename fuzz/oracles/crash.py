@@ -15,6 +15,7 @@ from typing import Sequence
 from fuzz.history import Event
 from fuzz.oracles.facts import BUS_ENDING_OPS, NEMESIS_CLIENT_OPS
 from fuzz.oracles.finding import Finding
+from fuzz.triage.coredump import CORE_SIGNALS
 from fuzz.triage.crashlog import CrashReport, parse_crash, signal_report
 
 # Exit statuses above this are a shell's "killed by signal (status - 128)".
@@ -31,6 +32,13 @@ def death_signal(code: int | None, sig: str | None) -> str | None:
         except ValueError:
             return None
     return None
+
+
+def died_dumping(e: Event) -> bool:
+    """A bus-exit by a signal that dumps core (SIGSEGV, SIGABRT, ...): the rig stops a bus with
+    SIGTERM and then SIGKILL, never with these, so this is a crash even when the rig had just
+    asked the bus to stop (writing the core delays the death past the end of the traffic)."""
+    return death_signal(e.get("code"), e.get("signal")) in CORE_SIGNALS
 
 
 def with_backtraces(events: Sequence[Event]) -> dict[int, str]:
@@ -76,10 +84,12 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
     client_expected: set[str] = set()
     sent: set[str] = set()  # signals the nemesis sent the current bus process
     cores = with_backtraces(events)
+    killed_by_nemesis = False
     for e in events:
         if e.process == "nemesis" and e.type == "invoke":
             if e.op in BUS_ENDING_OPS:
                 bus_expected = True
+                killed_by_nemesis = True  # it may send any signal (signal-bus SIGSEGV)
             if e.op == "signal-bus":
                 sent.add(str((e.get("params") or {}).get("signal", "SIGTERM")))
             elif e.op in NEMESIS_CLIENT_OPS:
@@ -90,12 +100,14 @@ def check_crash(events: Sequence[Event]) -> list[Finding]:
             bus_expected = True
         elif e.process == "rig" and e.op == "client-stop":
             client_expected.add(e.get("client"))
-        elif e.process == "rig" and e.op == "bus-exit" and bus_up and not bus_expected:
+        elif e.process == "rig" and e.op == "bus-exit" and bus_up and (
+                not bus_expected or (died_dumping(e) and not killed_by_nemesis)):
             findings.append(_bus_died(e, cores.get(e.index, "")))
         elif e.process == "rig" and e.op == "bus-restart" and e.type == "invoke":
             if not _clean_end(e, sent, cores.get(e.index, "")):
                 findings.append(_bus_died_restarting(e, cores.get(e.index, "")))
             sent = set()  # a new bus process from here on
+            killed_by_nemesis = False
         elif e.process == "rig" and e.op == "bus-restart" and e.type == "fail":
             findings.append(Finding(
                 oracle="crash", severity="high", kind="bus-restart-failed",

@@ -79,7 +79,8 @@ def check_campaign_reports(work: Path, new: set[str]) -> None:
     report = json.loads((work / "report.json").read_text())
     assert report["kind"] == "campaign" and report["verdict"] == "found"
     assert {f["signature"] for f in report["findings"] if f["status"] == "new"} == new
-    assert all(f["reproduce"] == f"python rig.py replay {f['case']}" for f in report["findings"])
+    assert all(f["reproduce"] == f"python rig.py replay {f['case']}" for f in report["findings"]
+               if f["status"] != "unreproduced")  # a finding set aside has no case to replay
     series = report["series"]
     assert series["execs"] and series["ping"] and series["buses"], series.keys()
     suite = ET.parse(work / "junit.xml").getroot()[0]

@@ -47,3 +47,22 @@ def test_same_bug_same_signature_regardless_of_pid_and_time():
     b = check_crash(history(("rig", "info", "traffic-start", {}), BUS_UP,
                             ("rig", "info", "bus-exit", {"signal": "SIGABRT", "pid": 99})))
     assert a[0].signature == b[0].signature
+
+
+def test_a_bus_dying_of_a_core_signal_while_being_stopped_crashed():
+    """Writing a core delays a crashing bus's death past the end of the traffic: the rig's
+    bus-stop then comes first, but it sends SIGTERM, never SIGABRT."""
+    from tests.oracles.builder import H
+    h = H()
+    h.add("rig", "info", "bus-stop")
+    h.add("rig", "info", "bus-exit", signal="SIGABRT", log_tail="")
+    assert [f.kind for f in check_crash(h.events)] == ["bus-died:SIGABRT"]
+    calm = H()
+    calm.add("rig", "info", "bus-stop")
+    calm.add("rig", "info", "bus-exit", signal="SIGTERM", log_tail="")
+    assert check_crash(calm.events) == []
+    sent = H()
+    sent.add("nemesis", "invoke", "signal-bus", params={"signal": "SIGSEGV"})
+    sent.add("rig", "info", "bus-stop")
+    sent.add("rig", "info", "bus-exit", signal="SIGSEGV", log_tail="")
+    assert check_crash(sent.events) == []
