@@ -75,7 +75,7 @@ def test_mutation_is_deterministic_and_keeps_the_parent():
     assert one == two and to_toml(parent) == before
 
 
-def test_steps_that_need_the_rigs_bus_config_are_redrawn_for_a_command_bus():
+def test_steps_that_need_the_rigs_bus_config_are_redrawn_for_a_command_bus(tmp_path):
     from fuzz.campaign.generate import fit_to_bus
     sc = {"schedule": [{"action": "fd-abuse", "abuse": "pending-disconnect"},
                        {"action": "fd-abuse", "abuse": "deleted-file"}]}
@@ -83,10 +83,12 @@ def test_steps_that_need_the_rigs_bus_config_are_redrawn_for_a_command_bus():
     fitted = fit_to_bus(random.Random(1), copy.deepcopy(sc), configured=False)
     assert fitted["schedule"][0]["abuse"] not in ("pending-disconnect", "all")
     assert fitted["schedule"][1] == sc["schedule"][1]
-    cmd = Campaign(CampaignConfig(bus=BusChoice(command="true"), budget=1, seed=1, out="x"))
+    store, out = str(tmp_path / "crashes"), str(tmp_path / "out")
+    cmd = Campaign(CampaignConfig(bus=BusChoice(command="true"), budget=1, seed=1, out=out,
+                                  crashes=store))
     assert not cmd.configured
     assert Campaign(CampaignConfig(bus=BusChoice(kind="dbus-daemon"), budget=1, seed=1,
-                                   out="x")).configured
+                                   out=out, crashes=store)).configured
     drawn = [step.get("abuse") for i in range(300)
              for step in cmd.scenario_for(i, i)[0]["schedule"] if step["action"] == "fd-abuse"]
     assert drawn and "pending-disconnect" not in drawn
