@@ -59,7 +59,7 @@ class CrashStore:
         self._rekey()
 
     def _rekey(self) -> None:
-        """Give entries stored under an older signature scheme today's signature: the stored
+        """Give entries stored under an older signature scheme the current signature: the stored
         history excerpt is judged again, the entry renamed (atomically) and the old signature
         kept in meta.json's `aliases`, so a known case stays known and replays match it."""
         from fuzz.history import Event
