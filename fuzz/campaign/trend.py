@@ -4,8 +4,8 @@ Every execution's reply carries the bus sample taken after its clients left. Sam
 bus lifetime (one bus pid, each later execution on the bus the previous one left) form a
 series. When a series raises a suspicion for a resource, the execution after which that
 resource rose most is the case handed to triage, which judges it by repeating it REPEAT times
-on one bus; a suspicion that the repetitions do not confirm is set aside like any finding
-that does not reproduce.
+on one bus (Triage.confirm). A suspicion the repetitions do not confirm is dropped: it was
+never a finding (the campaign's summary counts suspicions and confirmations).
 """
 
 from __future__ import annotations
