@@ -53,7 +53,8 @@ def two_crash() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         _, store = campaign(["--bus-cmd", f"{RELAY} --assert-on-fds 1 --assert-on-size 4000"],
                             120, 1, tmp)
-        crashes = [store.meta(s) for s in store.signatures() if store.meta(s)["oracle"] == "crash"]
+        crashes = [store.meta(s) for s in list(store.signatures())
+                   if store.meta(s)["oracle"] == "crash"]
         signal_only = {"bus-died:SIGABRT" if "SIGABRT" in m["title"] else m["title"]
                        for m in crashes}
         print(f"two-crash relay: {len(crashes)} crash signature(s) stored (goal 2);"
@@ -96,9 +97,10 @@ def healthy(minutes: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, bus in buses.items():
             summary, store = campaign(bus, minutes * 60, 7, os.path.join(tmp, name[:11]))
+            stored = list(store.signatures())
             print(f"healthy {name}, {minutes:g} min: {summary['execs']} executions,"
-                  f" {len(store.signatures())} stored finding(s) (goal 0): "
-                  + ", ".join(store.meta(s)["title"] for s in store.signatures())
+                  f" {len(stored)} stored finding(s) (goal 0): "
+                  + ", ".join(store.meta(s)["title"] for s in stored)
                   + f"; known upstream: {summary.get('known_upstream') or 'none'};"
                   f" growth suspicions {summary.get('suspicions', 0)}"
                   f" (confirmed {summary.get('suspicions_confirmed', 0)})")
