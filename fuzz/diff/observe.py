@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 from fuzz.history import COMPLETIONS, Event
 from fuzz.history import ops
-from fuzz.oracles.crash import died_dumping
+from fuzz.oracles.facts import died_dumping
 
 # Operations whose outcome says nothing about the bus, or only about timing.
 _ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")

@@ -13,33 +13,9 @@ import signal
 from typing import Sequence
 
 from fuzz.history import Event
-from fuzz.oracles.facts import BUS_ENDING_OPS, NEMESIS_CLIENT_OPS
+from fuzz.oracles.facts import BUS_ENDING_OPS, NEMESIS_CLIENT_OPS, death_signal, died_dumping
 from fuzz.oracles.finding import Finding
-from fuzz.triage.coredump import CORE_SIGNALS
 from fuzz.triage.crashlog import CrashReport, parse_crash, signal_report
-
-# Exit statuses above this are a shell's "killed by signal (status - 128)".
-SHELL_SIGNAL_BASE = 128
-
-
-def death_signal(code: int | None, sig: str | None) -> str | None:
-    """The signal a process died of, read from its signal or from a shell's 128+N status."""
-    if sig:
-        return sig
-    if code is not None and SHELL_SIGNAL_BASE < code <= SHELL_SIGNAL_BASE + 64:
-        try:
-            return signal.Signals(code - SHELL_SIGNAL_BASE).name
-        except ValueError:
-            return None
-    return None
-
-
-def died_dumping(e: Event) -> bool:
-    """A bus-exit by a signal that dumps core (SIGSEGV, SIGABRT, ...): the rig stops a bus with
-    SIGTERM and then SIGKILL, never with these, so this is a crash even when the rig had just
-    asked the bus to stop (writing the core delays the death past the end of the traffic)."""
-    return death_signal(e.get("code"), e.get("signal")) in CORE_SIGNALS
-
 
 def with_backtraces(events: Sequence[Event]) -> dict[int, str]:
     """bus-exit or bus-restart event index -> the backtrace of the bus-core event the rig

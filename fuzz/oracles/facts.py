@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from fuzz.faults import OPERATORS, Operator
 from fuzz.history import SENTINEL, Event
+from fuzz.triage.coredump import CORE_SIGNALS
 
 
 def _ops_where(fact: Callable[[Operator], bool]) -> frozenset[str]:
@@ -34,6 +36,29 @@ def _breaks_peers(e: Event) -> bool:
     if e.op == "limit-bus-fds":
         return True
     return e.op == "fail-syscalls" and (e.get("params") or {}).get("errno") in PEER_GONE_ERRNOS
+# Exit statuses above this are a shell's "killed by signal (status - 128)".
+SHELL_SIGNAL_BASE = 128
+
+
+def death_signal(code: int | None, sig: str | None) -> str | None:
+    """The signal a process died of, read from its signal or from a shell's 128+N status."""
+    if sig:
+        return sig
+    if code is not None and SHELL_SIGNAL_BASE < code <= SHELL_SIGNAL_BASE + 64:
+        try:
+            return signal.Signals(code - SHELL_SIGNAL_BASE).name
+        except ValueError:
+            return None
+    return None
+
+
+def died_dumping(e: Event) -> bool:
+    """A bus-exit by a signal that dumps core (SIGSEGV, SIGABRT, ...): the rig stops a bus with
+    SIGTERM and then SIGKILL, never with these, so this is a crash even when the rig had just
+    asked the bus to stop (writing the core delays the death past the end of the traffic)."""
+    return death_signal(e.get("code"), e.get("signal")) in CORE_SIGNALS
+
+
 # Clients notice a dead or stuck bus before the rig records it: events this close before the
 # bus went away are its consequences.
 CONSEQUENCE_NS = 1_000_000_000
@@ -153,6 +178,8 @@ def read_facts(events: Sequence[Event]) -> Facts:
                 f.bus_gone_at = e.time
                 if e.op == "bus-exit":
                     f.bus_lost_at = e.time
+            elif e.op == "bus-exit" and died_dumping(e) and f.bus_lost_at is None:
+                f.bus_lost_at = e.time  # it crashed while the rig was stopping it
             elif e.op == "bus-restart" and e.type == "invoke":
                 f.restarts.append(e.time)
                 f.names.append({})

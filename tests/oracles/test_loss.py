@@ -189,3 +189,13 @@ def test_loss_right_before_the_orderly_stop_is_still_judged():
     h = H().listener_ready().emit(range(3)).recv([0, 2]).flush().barrier()
     h.add("rig", "info", "bus-stop").add("rig", "info", "bus-exit", code=0)
     assert h.kinds(check_loss) == ["broadcast-lost"]
+
+
+def test_clients_dropped_by_a_bus_that_crashes_while_it_is_stopped_are_its_consequence():
+    """Writing a core delays a crashing bus's death past the rig's bus-stop: the clients it
+    dropped just before are the crash's doing (the crash oracle reports it), not losses."""
+    for signal_name, expected in (("SIGABRT", []), ("SIGTERM", ["client-disconnected"])):
+        h = H().connect("listener.0", ":1.4").listener_ready()
+        h.add("listener.0", "info", "disconnect", error="EOF")
+        h.add("rig", "info", "bus-stop").add("rig", "info", "bus-exit", signal=signal_name)
+        assert [f.kind for f in check_loss(h.events)] == expected, signal_name
