@@ -19,7 +19,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.low_level import Endianness, Message
 
 from fuzz.clients.attack_base import Attacker
-from fuzz.wire import raw
+from fuzz.wire import raw, transport
 
 FD_INTERFACE = "org.busrig.Fd"
 
@@ -209,23 +209,14 @@ def recursion(a: Attacker) -> dict[str, Any]:
     """CVE-2014-3532: a socket carrying a socket carrying ... `depth` deep, then the outermost
     through the bus. Old kernels refused the bus's relay with ETOOMANYREFS."""
     depth = int(a.p.get("depth", 6))
-    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)]
-    nested = 0
+    outermost, sockets, nested = transport.nested_socket(depth)
+    if nested < depth:
+        a.step("nesting-refused", depth=nested)
     try:
-        for _ in range(depth):
-            outer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            pairs.append(outer)
-            try:
-                raw.send_with_fds(outer[1], b"x", [pairs[-2][0].fileno()])
-            except OSError as e:
-                a.step("nesting-refused", depth=nested, error=f"{type(e).__name__}: {e}")
-                break
-            nested += 1
-        result = _send_and_compare(a, [[pairs[-1][0].fileno()]])
+        result = _send_and_compare(a, [[outermost]])
     finally:
-        for x, y in pairs:
-            x.close()
-            y.close()
+        for s in sockets:
+            s.close()
     return {**result, "depth": nested}
 
 

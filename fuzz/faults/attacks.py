@@ -42,6 +42,8 @@ HELP = {
     "activation": "a call that starts `name`'s service (bus.activatable) on an interface the"
                   " service may not receive",
     "reload": "ReloadConfig `count` times; before and after each, ask for the name `own`",
+    "wire": "messages from the D-Bus grammar (`count` drawn from `seed`, or the `cases` given),"
+            " each on its own connection to a receiver of the attacker's",
 }
 
 COMMON = {
@@ -92,6 +94,11 @@ SPECIFIC: dict[str, dict[str, Param]] = {
     "reload": {"count": Param(int, 5, positive),
                "own": Param(str, "org.busrig.AliasDenied", None,
                             "a name the policy may deny the attacker's user")},
+    "wire": {"seed": Param(int, 0, non_negative, "which cases (fuzz/wire/generate.py)"),
+             "count": Param(int, 100, positive, "how many cases to draw from the seed"),
+             "cases": Param(list, None, None, "explicit case tables (docs/wire.md); they"
+                                              " replace seed and count"),
+             "window": Param(float, 0.5, positive, "seconds to wait for one case's answers")},
 }
 
 

@@ -16,6 +16,7 @@ from fuzz.oracles.latency import check_latency
 from fuzz.oracles.leak import check_leak
 from fuzz.oracles.loss import check_loss
 from fuzz.oracles.ordering import check_ordering
+from fuzz.oracles.wire import check_wire
 
 ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
     "crash": check_crash,
@@ -27,6 +28,7 @@ ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
     "latency": check_latency,
     "collateral": check_collateral,
     "expectation": check_expectation,
+    "wire": check_wire,
 }
 
 
@@ -35,7 +37,7 @@ CAUSE_OPS = frozenset({"disconnect", "bus-exit", "bus-restart", "attack"})
 # Which oracle's finding names a shared cause (the rest become its symptoms): a bus death
 # explains what its clients saw; an attack explains the harm it did.
 CAUSE_RANK = ("crash", "hang", "collateral", "leak", "credentials", "loss", "ordering",
-              "latency", "expectation")
+              "latency", "wire", "expectation")
 
 
 def judge(events: Sequence[Event]) -> list[Finding]:
