@@ -84,6 +84,10 @@ class BusMaster(ABC):
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
         self._pids_cache: tuple[float, list[int]] | None = None
+        # Directories other than workdir where the bus may dump core (a --bus-cmd bus runs
+        # where the user typed the command), and when it started (older cores are not ours).
+        self.core_dirs: tuple[str, ...] = ()
+        self.started_at = time.time()
 
     @abstractmethod
     def start(self) -> BusInfo:
@@ -102,6 +106,9 @@ class BusMaster(ABC):
         if self.extra_env:
             env = {**(env if env is not None else os.environ), **self.extra_env}
         log = open(self.log_path, "ab")
+        self.started_at = time.time()
+        if cwd and cwd != self.workdir:
+            self.core_dirs = (cwd,)
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else log,
