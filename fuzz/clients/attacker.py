@@ -20,7 +20,7 @@ from jeepney.auth import AuthenticationError
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Parser
 
-from fuzz.clients import fd_attacks, peer_attacks, wire_attack
+from fuzz.clients import fd_attacks, match_attack, peer_attacks, wire_attack
 from fuzz.clients.attack_base import Attacker
 from fuzz.history import Journal
 from fuzz.clients.protocol import BUS_NAME, echo_call
@@ -358,4 +358,5 @@ ATTACKS: dict[str, Attack] = {
     **fd_attacks.ATTACKS,
     **peer_attacks.ATTACKS,
     **wire_attack.ATTACKS,
+    **match_attack.ATTACKS,
 }

@@ -44,6 +44,8 @@ HELP = {
     "reload": "ReloadConfig `count` times; before and after each, ask for the name `own`",
     "wire": "messages from the D-Bus grammar (`count` drawn from `seed`, or the `cases` given),"
             " each on its own connection to a receiver of the attacker's",
+    "match": "match rules from the grammar on listeners of their own, then broadcasts from one"
+             " emitter; what each got is held against the rig's reference semantics",
 }
 
 COMMON = {
@@ -99,6 +101,13 @@ SPECIFIC: dict[str, dict[str, Param]] = {
              "cases": Param(list, None, None, "explicit case tables (docs/wire.md); they"
                                               " replace seed and count"),
              "window": Param(float, 0.5, positive, "seconds to wait for one case's answers")},
+    "match": {"seed": Param(int, 0, non_negative, "which rules and signals"),
+              "rules": Param(int, 12, positive, "rules to draw (one listener each)"),
+              "signals": Param(int, 24, positive, "broadcast signals to draw"),
+              "invalid": Param(float, 0.2, non_negative, "share of rules that break the grammar"),
+              "rule_list": Param(list, None, None, "explicit rules; replace the drawn ones"),
+              "signal_list": Param(list, None, None, "explicit signals (path, interface, member,"
+                                                     " signature, args)")},
 }
 
 

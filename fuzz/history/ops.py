@@ -141,7 +141,9 @@ SPECS: tuple[OpSpec, ...] = (
         "attacker saw (error names, per-mutation or per-abuse results, counts)"),
     _op("attack-step", "attacker", "lone ok",
         "one thing the bus did during the attack: `step` (`registered` with `unique_name`, "
-        "`refused`, `blocked`, `disconnected`, `mutation`, `sasl`, ...)"),
+        "`refused`, `blocked`, `disconnected`, `mutation`, `sasl`, `wire-case` (`n`, `case`, "
+        "`verdict`, `outcome`, `sent`, `received`: fuzz/clients/wire_attack.py), "
+        "`match-signals` and `match-case` (`rule`, `error`, `received`), ...)"),
     _op("skip", "nemesis", "lone info",
         "a scheduled action with nothing to act on: `action`, `target`, `reason`"),
 )

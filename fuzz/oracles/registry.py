@@ -15,6 +15,7 @@ from fuzz.oracles.hang import check_hang
 from fuzz.oracles.latency import check_latency
 from fuzz.oracles.leak import check_leak
 from fuzz.oracles.loss import check_loss
+from fuzz.oracles.match import check_match
 from fuzz.oracles.ordering import check_ordering
 from fuzz.oracles.wire import check_wire
 
@@ -29,6 +30,7 @@ ORACLES: dict[str, Callable[[Sequence[Event]], list[Finding]]] = {
     "collateral": check_collateral,
     "expectation": check_expectation,
     "wire": check_wire,
+    "match": check_match,
 }
 
 
@@ -37,7 +39,7 @@ CAUSE_OPS = frozenset({"disconnect", "bus-exit", "bus-restart", "attack"})
 # Which oracle's finding names a shared cause (the rest become its symptoms): a bus death
 # explains what its clients saw; an attack explains the harm it did.
 CAUSE_RANK = ("crash", "hang", "collateral", "leak", "credentials", "loss", "ordering",
-              "latency", "wire", "expectation")
+              "latency", "wire", "match", "expectation")
 
 
 def judge(events: Sequence[Event]) -> list[Finding]:

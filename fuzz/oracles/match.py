@@ -1,0 +1,74 @@
+"""The match oracle: each listener of a `match` attack got exactly the broadcasts its rule
+selects under the rig's reference semantics (fuzz/wire/match.py, written from the D-Bus
+Specification's "Match Rules"), and the bus took exactly the rules the grammar allows.
+
+Findings name the kinds of key in the rule (argN, argNpath, path_namespace, ...), not its
+values, so one semantic bug is one signature however many rules showed it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from fuzz.history import Event
+from fuzz.oracles.finding import Finding
+from fuzz.wire import match
+
+
+def check_match(events: Sequence[Event]) -> list[Finding]:
+    signals: dict[str, tuple[str, list]] = {}  # attacker process -> (emitter, signal tables)
+    findings = []
+    for e in events:
+        if e.op != "attack-step":
+            continue
+        if e.get("step") == "match-signals":
+            signals[e.process or ""] = (e.get("sender"), e.get("signals") or [])
+        elif e.get("step") == "match-case" and (e.process or "") in signals:
+            f = _judge(e, *signals[e.process or ""])
+            if f:
+                findings.append(f)
+    return findings
+
+
+def _judge(e: Event, sender: str, tables: list) -> Finding | None:
+    text, error = e.get("rule"), e.get("error")
+    try:
+        rule = match.parse_rule(text)
+    except match.RuleError as why:
+        if error is None and why.spec:
+            return _finding(e, "medium", "rule-accepted", "the bus took a match rule the"
+                            " grammar does not allow", f"rule {text!r}: {why}; the bus"
+                            " answered AddMatch without an error.")
+        return None
+    if error is not None:
+        return _finding(e, "medium", f"rule-refused:{rule.key_classes()}",
+                        f"the bus refused a valid match rule ({error})",
+                        f"rule {text!r} follows the specification's grammar; AddMatch"
+                        f" answered {error}.")
+    sigs = [match.signal_from_table(t, sender) for t in tables]
+    expected = {i for i, s in enumerate(sigs) if match.matches(rule, s)}
+    got = set(e.get("received") or [])
+    extra, withheld = sorted(got - expected), sorted(expected - got)
+    if withheld:
+        return _finding(e, "high", f"match-withheld:{rule.key_classes()}",
+                        "a broadcast the match rule selects never reached its listener",
+                        f"rule {text!r}: signal(s) {withheld} match it under the"
+                        f" specification's semantics ({_describe(tables, withheld)}), yet the"
+                        " listener did not get them.")
+    if extra:
+        return _finding(e, "high", f"match-extra:{rule.key_classes()}",
+                        "a listener got a broadcast its match rule does not select",
+                        f"rule {text!r}: signal(s) {extra} do not match it"
+                        f" ({_describe(tables, extra)}), yet the listener got them.")
+    return None
+
+
+def _describe(tables: list, which: list[int]) -> str:
+    t = tables[which[0]]
+    return (f"first: path {t['path']}, member {t['member']}, signature"
+            f" {t.get('signature', '')!r}, args {t.get('args')}")
+
+
+def _finding(e: Event, severity: str, kind: str, title: str, explanation: str) -> Finding:
+    return Finding(oracle="match", severity=severity, kind=kind, title=title,
+                   explanation=explanation, evidence=(e.index,))

@@ -1,0 +1,274 @@
+"""Match rules: the rig's own reference implementation of the D-Bus Specification's "Match
+Rules" section, a parser that names what is wrong with a rule, and a generator of rules and
+signals over a small vocabulary where rules and signals often meet.
+
+Semantics, as the specification gives them:
+
+- a rule is comma-separated key=value pairs; a value is in single quotes, where a backslash
+  has no meaning; outside quotes `\\'` is a literal quote (so `'a'\\''b'` is a'b);
+- type (signal, method_call, method_return, error), sender, interface, member, path,
+  destination match the message's own field exactly (a broadcast has no destination);
+- path_namespace='/a' matches /a and /a/...; path_namespace='/' matches every path;
+  path and path_namespace together are an error;
+- argN='x' (N 0..63) matches when argument N exists, is a STRING, and equals x;
+- argNpath='x' matches when argument N is a STRING or OBJECT_PATH equal to x, or when either
+  ends with '/' and is a prefix of the other;
+- arg0namespace='a.b' matches when argument 0 is a STRING equal to a.b or starting with a.b.;
+- eavesdrop='true'|'false';
+- a key given twice, an unknown key, N above 63, and a rule over 1024 bytes (dbus-daemon's
+  DBUS_MAXIMUM_MATCH_RULE_LENGTH, dbus-broker's MATCH_RULE_LENGTH_MAX) are errors.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fuzz.wire import spec
+
+MAX_RULE_BYTES = 1024
+MAX_ARG = 63
+TYPES = ("signal", "method_call", "method_return", "error")
+PLAIN_KEYS = ("type", "sender", "interface", "member", "path", "path_namespace", "destination",
+              "eavesdrop")
+_ARG = re.compile(r"arg(\d+)(path|namespace)?")
+
+
+class RuleError(ValueError):
+    """A rule the grammar refuses. `spec` is False for a refusal both buses make where the
+    specification is silent (one argument index in argN, argNpath and arg0namespace at once:
+    dbus bus/signals.c "matched more than once", dbus-broker src/bus/match.c): a bus may
+    then take the rule or refuse it."""
+
+    def __init__(self, why: str, spec: bool = True):
+        super().__init__(why)
+        self.spec = spec
+
+
+@dataclass(frozen=True)
+class Rule:
+    keys: tuple[tuple[str, str], ...]
+
+    def get(self, key: str) -> str | None:
+        return next((v for k, v in self.keys if k == key), None)
+
+    def key_classes(self) -> str:
+        """The kinds of key in the rule that do more than compare a field for equality (arg0,
+        argN for N>0, arg0path, argNpath, arg0namespace, path_namespace), or "exact" when it
+        has none: a finding's kind. Values and indexes change from draw to draw, the kinds of
+        key do not, and one semantic bug then stays one signature."""
+        out = set()
+        for k, _v in self.keys:
+            m = _ARG.fullmatch(k)
+            if m:
+                out.add(("arg0" if m.group(1) == "0" else "argN") + (m.group(2) or ""))
+            elif k == "path_namespace":
+                out.add(k)
+        return "+".join(sorted(out)) or "exact"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What a rule can look at in a message."""
+    sender: str
+    path: str
+    interface: str
+    member: str
+    args: tuple[tuple[str, Any], ...] = ()   # (type code, value) per argument
+    type: str = "signal"
+    destination: str | None = None
+
+
+def _split(text: str) -> list[tuple[str, str]]:
+    """key=value pairs, with the specification's quoting."""
+    pairs, i, n = [], 0, len(text)
+    while i < n:
+        eq = text.find("=", i)
+        if eq < 0:
+            raise RuleError(f"no '=' after {text[i:]!r}")
+        key = text[i:eq].strip()
+        if not key:
+            # Both buses take an empty `=` pair and ignore it; the specification has none.
+            raise RuleError("an empty key", spec=False)
+        i, value, quoted = eq + 1, [], False
+        while i < n:
+            c = text[i]
+            if quoted:
+                if c == "'":
+                    quoted = False
+                else:
+                    value.append(c)
+            elif c == "'":
+                quoted = True
+            elif c == "\\" and i + 1 < n and text[i + 1] == "'":
+                value.append("'")
+                i += 1
+            elif c == ",":
+                break
+            else:
+                value.append(c)
+            i += 1
+        if quoted:
+            raise RuleError(f"unterminated quote in the value of {key!r}")
+        pairs.append((key, "".join(value)))
+        i += 1  # past the comma
+    return pairs
+
+
+def parse_rule(text: str) -> Rule:
+    if len(text.encode()) > MAX_RULE_BYTES:
+        raise RuleError(f"longer than {MAX_RULE_BYTES} bytes")
+    pairs = _split(text) if text.strip() else []
+    seen: set[str] = set()
+    arg_slots: set[str] = set()
+    for key, value in pairs:
+        if key in seen:
+            raise RuleError(f"{key!r} given twice")
+        seen.add(key)
+        m = _ARG.fullmatch(key)
+        if m:
+            if m.group(1) in arg_slots:
+                raise RuleError(f"argument {m.group(1)} matched more than once", spec=False)
+            arg_slots.add(m.group(1))
+            if int(m.group(1)) > MAX_ARG or (m.group(2) == "namespace" and m.group(1) != "0"):
+                raise RuleError(f"no such key {key!r}")
+            if m.group(2) == "namespace" and not _namespace_ok(value):
+                raise RuleError(f"arg0namespace {value!r} is not a name namespace")
+        elif key not in PLAIN_KEYS:
+            raise RuleError(f"unknown key {key!r}")
+        elif key == "type" and value not in TYPES:
+            raise RuleError(f"unknown message type {value!r}")
+        elif key == "eavesdrop" and value not in ("true", "false"):
+            raise RuleError(f"eavesdrop must be true or false, not {value!r}")
+        elif key in ("path", "path_namespace") and not spec.valid_path(value):
+            raise RuleError(f"{key} {value!r} is not an object path")
+        elif key == "interface" and not spec.valid_interface(value):
+            raise RuleError(f"interface {value!r} is not an interface name")
+        elif key == "member" and not spec.valid_member(value):
+            raise RuleError(f"member {value!r} is not a member name")
+        elif key in ("sender", "destination") and not spec.valid_bus_name(value):
+            raise RuleError(f"{key} {value!r} is not a bus name")
+    if "path" in seen and "path_namespace" in seen:
+        raise RuleError("path and path_namespace together")
+    return Rule(tuple(pairs))
+
+
+def _namespace_ok(value: str) -> bool:
+    """arg0namespace takes a bus or interface name, or one element of one."""
+    return spec.valid_bus_name(value) or spec.valid_interface(value) or \
+        re.fullmatch(r"[A-Za-z_-][A-Za-z0-9_-]*", value) is not None
+
+
+def _path_match(a: str, b: str) -> bool:
+    return a == b or (a.endswith("/") and b.startswith(a)) or (b.endswith("/") and b and
+                                                               a.startswith(b))
+
+
+def matches(rule: Rule, msg: Signal) -> bool:
+    for key, value in rule.keys:
+        m = _ARG.fullmatch(key)
+        if m:
+            n, how = int(m.group(1)), m.group(2)
+            if n >= len(msg.args):
+                return False
+            code, arg = msg.args[n]
+            if how is None:
+                ok = code == "s" and arg == value
+            elif how == "path":
+                ok = code in "so" and _path_match(arg, value)
+            else:
+                ok = code == "s" and (arg == value or arg.startswith(value + "."))
+            if not ok:
+                return False
+        elif key == "type":
+            if msg.type != value:
+                return False
+        elif key == "path_namespace":
+            if not (value == "/" or msg.path == value or msg.path.startswith(value + "/")):
+                return False
+        elif key == "eavesdrop":
+            continue
+        elif key == "destination":
+            if msg.destination != value:
+                return False
+        elif getattr(msg, key) != value:
+            return False
+    return True
+
+
+def quote(value: str) -> str:
+    """A value in the specification's quoting: quotes around, each ' as '\\''."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render(keys: list[tuple[str, str]]) -> str:
+    return ",".join(f"{k}={quote(v)}" for k, v in keys)
+
+
+# --- drawing ----------------------------------------------------------------------------
+
+PATHS = ("/", "/a", "/a/b", "/a/b/c", "/ab", "/a/bc")
+MEMBERS = ("A", "B")
+STRINGS = ("a", "a.b", "a.b.c", "ab", "/a/", "/a/b", "/ab", "x'y", "", "a,b")
+
+
+def signal_table(sig: Signal) -> dict[str, Any]:
+    """A signal as a case file holds it (the sender is the attack's emitter, filled in)."""
+    from fuzz.wire.values import render as render_value
+    return {"path": sig.path, "interface": sig.interface, "member": sig.member,
+            "signature": "".join(code for code, _ in sig.args),
+            "args": render_value([v for _, v in sig.args])}
+
+
+def signal_from_table(t: dict[str, Any], sender: str) -> Signal:
+    from fuzz.wire.values import check_body, parse_text
+    values = parse_text(t.get("args", "[]"))
+    check_body(t.get("signature", ""), values, "signal.args")
+    return Signal(sender, t["path"], t["interface"], t["member"],
+                  tuple(zip(t.get("signature", ""), values)))
+
+
+def random_signal(rng: random.Random, sender: str, interface: str) -> Signal:
+    args = []
+    for _ in range(rng.randint(0, 3)):
+        code = rng.choice("ssso" + "u")
+        args.append((code, rng.choice(PATHS) if code == "o" else
+                     rng.randrange(3) if code == "u" else rng.choice(STRINGS)))
+    return Signal(sender, rng.choice(PATHS), rng.choice([interface, interface + ".Sub"]),
+                  rng.choice(MEMBERS), tuple(args))
+
+
+def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = True) -> str:
+    """A rule over the same vocabulary as random_signal (so they often meet); `valid=False`
+    breaks one rule of the grammar."""
+    keys: list[tuple[str, str]] = [("type", "signal")] if rng.random() < 0.5 else []
+    choices = ["interface", "member", "path", "path_namespace", "sender", "argN", "argNpath",
+               "arg0namespace"]
+    for key in rng.sample(choices, rng.randint(1, 3)):
+        if key == "interface":
+            keys.append((key, rng.choice([interface, interface + ".Sub"])))
+        elif key == "member":
+            keys.append((key, rng.choice(MEMBERS)))
+        elif key in ("path", "path_namespace"):
+            if any(k in ("path", "path_namespace") for k, _ in keys):
+                continue
+            keys.append((key, rng.choice(PATHS)))
+        elif key == "sender":
+            keys.append((key, sender))
+        elif key == "argN":
+            keys.append((f"arg{rng.randrange(3)}", rng.choice(STRINGS)))
+        elif key == "argNpath":
+            keys.append((f"arg{rng.randrange(3)}path", rng.choice(PATHS + ("/a/", "/a/b/"))))
+        else:
+            keys.append(("arg0namespace", rng.choice(["a", "a.b", "ab"])))
+    text = render(keys)
+    if valid:
+        return text
+    return rng.choice([
+        text + ",bogus='1'", text + "," + text.split(",")[0], text + ",arg64='x'",
+        text + ",type='bogus'", text + ",arg1namespace='a'", text + ",eavesdrop='maybe'",
+        text + ",member='" + "x" * 1030 + "'", text + ",path='/a/'", "path='/a',path_namespace='/a'",
+        text + ",interface='nodots'", text[:-1], text + ",=",
+    ])
