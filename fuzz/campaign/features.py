@@ -17,6 +17,9 @@ are strings, each naming one observable fact about how the bus behaved:
 | `hang-syscall:NAME` | the syscall a hung bus sat in |
 | `lat-p99:4^k`, `lat-max:4^k` | round-trip latency buckets (µs, powers of four) |
 | `rss:2^k`, `fds:2^k` | the bus's peak memory (KiB) and open fds, bucketed |
+| `wire:KIND:VERDICT:OUTCOME` | a grammar message of that kind, valid or breaking that rule, and what the bus did with it |
+| `match:KEYS:ANSWER` | a match rule with those kinds of key, taken or refused (with what error) |
+| `bus-says:CLASS` | why dbus-broker's log says it disconnected a peer (names and numbers removed) |
 | `finding:SIGNATURE` | an oracle's finding |
 
 Buckets are powers of two, so a feature changes only when a quantity moves by a factor of two;
@@ -41,7 +44,7 @@ from fuzz.history import Event
 # Features that are an answer of the bus (an error name, how a connection ended, a finding),
 # as against a quantity (queue, latency, memory buckets) or a process state: the campaign
 # works at once on a scenario that showed a new one (fuzz/campaign/corpus.py SMASH).
-ANSWERS = ("fail:", "attack-error:", "disconnect:", "finding:")
+ANSWERS = ("fail:", "attack-error:", "disconnect:", "finding:", "wire:", "match:", "bus-says:")
 
 
 def is_answer(feature: str) -> bool:
@@ -61,6 +64,18 @@ def _attack_error(kind: Any, text: str) -> str:
         return f"attack-error:{kind}:{head}"
     errno = re.search(r"\[Errno (\d+)\]", text)
     return f"conn-error:{f'errno-{errno.group(1)}' if errno else head.split(' ')[0]}"
+
+
+def _rule_classes(rule: Any) -> str:
+    from fuzz.wire.match import RuleError, parse_rule
+    try:
+        return parse_rule(str(rule)).key_classes()
+    except RuleError:
+        return "invalid"
+
+
+def _log_class(line: str) -> str:
+    return re.sub(r"[:0-9.]+", "", line.split("disconnected as it", 1)[1]).strip(" .")
 
 
 def _role(process: str | None) -> str:
@@ -86,8 +101,20 @@ def features(events: Sequence[Event], summary: dict[str, Any],
             if d.get("outcome") == "connection-error":
                 continue
             out.add(f"attack:{d.get('kind')}:{d.get('outcome')}")
+        elif op == "attack-step" and d.get("step") == "wire-case":
+            # The bus's answer per message shape: what the validator says the bytes are
+            # (valid, or the rule broken) against what the bus did (an error name, a
+            # disconnection, delivery, nothing).
+            out.add(f"wire:{d.get('kind')}:{d.get('verdict')}:{d.get('outcome')}")
+        elif op == "attack-step" and d.get("step") == "match-case":
+            out.add(f"match:{_rule_classes(d.get('rule'))}:{d.get('error') or 'taken'}")
         elif op == "attack-step":
             out.add(f"step:{d.get('step')}:{d.get('outcome', '')}")
+        elif op == "bus-log":
+            # Which of dbus-broker's validators refused a peer ("... as it sent a message
+            # with an invalid body."), names and numbers removed.
+            out.update(f"bus-says:{_log_class(line)}" for line in d.get("lines") or []
+                       if "disconnected as it" in line)
         elif op == "proc" and str(d.get("target", "")).startswith("bus"):
             out.add(f"bus-state:{d.get('state')}:{d.get('wchan')}")
             rss, fds = max(rss, d.get("rss") or 0), max(fds, d.get("fds") or 0)

@@ -177,6 +177,8 @@ def draw_param(rng: random.Random, op: str, name: str, p: Param, other_uids: boo
         return rng.choice([0, 64, 4096, 65536, 1 << 20])
     if isinstance(p.default, bool) or not isinstance(p.default, (int, float)):
         return None
+    if name == "seed" and op in ("wire", "match"):
+        return rng.randrange(1 << 31)  # a seed there stands for a whole batch of messages
     if name in ("nice", "priority", "cpu", "fifo", "claim", "claim_uid", "claim_pid", "percent",
                 "fds", "limit", "depth", "seed"):
         return _valid(p, rng.choice(_NEAR[name]), p.default)
@@ -346,6 +348,40 @@ def _mutate_bytes(rng, sc, _corpus, _other_uids) -> bool:
     return True
 
 
+def _mutate_wire(rng, sc, _corpus, _other_uids) -> bool:
+    """A grammar step's messages change: a seed becomes a few written-out cases, and one case
+    gets one more mutation, another transport or byte order (or a new seed altogether)."""
+    from fuzz.wire import generate, mutate
+    steps = [s for s in sc["schedule"] if s["action"] == "wire"]
+    if not steps:
+        return False
+    step = rng.choice(steps)
+    if not step.get("cases"):
+        if rng.random() < 0.5:
+            step["seed"] = rng.randrange(1 << 31)
+            return True
+        step["cases"] = [c.to_table() for c in generate.cases(int(step.get("seed", 0)),
+                                                              min(8, int(step.get("count", 8))))]
+        step.pop("seed", None)
+        step.pop("count", None)
+    i = rng.randrange(len(step["cases"]))
+    case = generate.WireCase.from_table(step["cases"][i])
+    roll = rng.random()
+    if roll < 0.6:
+        msg = mutate.apply_all(case.message(generate.DRAW_RECEIVER, generate.DRAW_INTERFACE, 1),
+                               case.mutations)[0]
+        extra = mutate.draw(rng, msg)
+        if extra is None:
+            return False
+        case.mutations = case.mutations + [extra]
+    elif roll < 0.8:
+        case.transport = rng.choice(generate.TRANSPORTS)
+    else:
+        case.endian = "B" if case.endian == "l" else "l"
+    step["cases"][i] = case.to_table()
+    return True
+
+
 MUTATORS: dict[str, Mutator] = {
     "insert-step": _insert_step,
     "remove-step": _remove_step,
@@ -358,6 +394,7 @@ MUTATORS: dict[str, Mutator] = {
     "splice": _splice,
     "recombine": _recombine,
     "mutate-bytes": _mutate_bytes,
+    "mutate-wire": _mutate_wire,
 }
 
 

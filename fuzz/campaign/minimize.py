@@ -76,6 +76,7 @@ def minimize_scenario(sc: ScenarioTable, still_fails: Callable[[ScenarioTable], 
     try:
         best["schedule"] = ddmin(best.get("schedule", []),
                                  lambda steps: test(_with(best, schedule=steps)))
+        best = _shrink_messages(best, test)
         best["clients"] = ddmin(best["clients"],
                                 lambda groups: bool(groups) and test(_with_clients(best, groups)))
         best = _with_clients(best, best["clients"])
@@ -97,6 +98,72 @@ def _with_clients(sc: ScenarioTable, groups: list[dict[str, Any]]) -> ScenarioTa
     steps = [s for s in sc.get("schedule", [])
              if "target" not in s or str(s["target"]).partition(".")[0] in names]
     return _with(sc, clients=groups, schedule=steps)
+
+
+def _shrink_messages(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -> ScenarioTable:
+    """Grammar steps: the cases a seed stands for written out, the fewest kept (ddmin), then
+    each one shrunk (fuzz/wire/generate.py shrink: fewer mutations, a plain transport, fewer
+    fds, shorter strings and arrays, flatter variants); match rules lose keys one at a time."""
+    from fuzz.wire import generate, match
+    best = sc
+    for i, step in enumerate(sc.get("schedule", [])):
+        if step.get("action") == "wire":
+            cases = step.get("cases") or [c.to_table() for c in generate.cases(
+                int(step.get("seed", 0)), int(step.get("count", 100)))]
+            best = _explicit(best, i, cases=cases, seed=None, count=None)
+            kept = ddmin(cases, lambda cs: bool(cs) and test(_explicit(best, i, cases=cs)))
+            best = _explicit(best, i, cases=kept)
+            for j in range(len(kept)):
+                best = _greedy(best, test, lambda b, j=j: [
+                    _explicit(b, i, cases=_replaced(b["schedule"][i]["cases"], j, c.to_table()))
+                    for c in generate.shrink(generate.WireCase.from_table(
+                        b["schedule"][i]["cases"][j]))])
+        elif step.get("action") == "match":
+            rules, signals = step.get("rule_list"), step.get("signal_list")
+            if not rules and not signals:
+                rules, signals = match.draw(int(step.get("seed", 0)), int(step.get("rules", 12)),
+                                            int(step.get("signals", 24)),
+                                            float(step.get("invalid", 0.2)), "$sender",
+                                            "$interface")
+            best = _explicit(best, i, rule_list=rules, signal_list=signals)
+            rules = ddmin(rules, lambda rs: bool(rs) and test(_explicit(best, i, rule_list=rs)))
+            best = _explicit(best, i, rule_list=rules)
+            signals = ddmin(signals, lambda ss: test(_explicit(best, i, signal_list=ss)))
+            best = _explicit(best, i, signal_list=signals)
+            for j in range(len(rules)):
+                best = _greedy(best, test, lambda b, j=j: [
+                    _explicit(b, i, rule_list=_replaced(b["schedule"][i]["rule_list"], j, r))
+                    for r in match.shrink_rule(b["schedule"][i]["rule_list"][j])])
+    return best
+
+
+def _explicit(sc: ScenarioTable, i: int, **params: Any) -> ScenarioTable:
+    """`sc` with step `i`'s parameters changed (None removes one)."""
+    out = copy.deepcopy(sc)
+    step = out["schedule"][i]
+    for key, value in params.items():
+        if value is None:
+            step.pop(key, None)
+        else:
+            step[key] = copy.deepcopy(value)
+    return out
+
+
+def _replaced(items: list, j: int, item: Any) -> list:
+    return items[:j] + [item] + items[j + 1:]
+
+
+def _greedy(sc: ScenarioTable, test: Callable[[ScenarioTable], bool],
+            candidates: Callable[[ScenarioTable], list[ScenarioTable]]) -> ScenarioTable:
+    """Take the first smaller candidate that still fails, again from there, until none does."""
+    best, improved = sc, True
+    while improved:
+        improved = False
+        for candidate in candidates(best):
+            if test(candidate):
+                best, improved = candidate, True
+                break
+    return best
 
 
 def _shrink_numbers(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -> ScenarioTable:

@@ -11,7 +11,6 @@ its attack's emitter (a rule without an interface also catches the rig's other t
 from __future__ import annotations
 
 import os
-import random
 from typing import Any
 
 from jeepney.bus_messages import message_bus
@@ -30,13 +29,9 @@ FIRST_SERIAL = 100
 def _drawn(a: Attacker) -> tuple[list[str], list[dict[str, Any]]]:
     if a.p.get("rule_list") or a.p.get("signal_list"):
         return list(a.p.get("rule_list") or []), list(a.p.get("signal_list") or [])
-    rng = random.Random(int(a.p.get("seed", 0)))
-    invalid = float(a.p.get("invalid", 0.2))
-    rules = [match.random_rule(rng, SENDER, INTERFACE, valid=rng.random() >= invalid)
-             for _ in range(int(a.p.get("rules", 12)))]
-    signals = [match.signal_table(match.random_signal(rng, SENDER, INTERFACE))
-               for _ in range(int(a.p.get("signals", 24)))]
-    return rules, signals
+    return match.draw(int(a.p.get("seed", 0)), int(a.p.get("rules", 12)),
+                      int(a.p.get("signals", 24)), float(a.p.get("invalid", 0.2)), SENDER,
+                      INTERFACE)
 
 
 def _fill(text: str, sender: str, interface: str) -> str:

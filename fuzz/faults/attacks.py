@@ -48,6 +48,31 @@ HELP = {
              " emitter; what each got is held against the rig's reference semantics",
 }
 
+def _cases_ok(tables: list) -> str | None:
+    from fuzz.wire.generate import CaseError, WireCase
+    try:
+        for i, t in enumerate(tables):
+            if not isinstance(t, dict):
+                return f"cases[{i}] must be a table"
+            WireCase.from_table(t, f"cases[{i}]")
+    except CaseError as e:
+        return str(e)
+    return None
+
+
+def _rules_ok(rules: list) -> str | None:
+    bad = next((r for r in rules if not isinstance(r, str)), None)
+    return None if bad is None else f"every rule is a string; got {bad!r}"
+
+
+def _signals_ok(tables: list) -> str | None:
+    for i, t in enumerate(tables):
+        missing = {"path", "interface", "member"} - set(t if isinstance(t, dict) else ())
+        if missing:
+            return f"signal_list[{i}] needs {', '.join(sorted(missing))}"
+    return None
+
+
 COMMON = {
     "uid": Param((int, str), None, None, "run the attacker as this user (name or number)"),
     "expect": Param((str, dict), None, None,
@@ -98,16 +123,16 @@ SPECIFIC: dict[str, dict[str, Param]] = {
                             "a name the policy may deny the attacker's user")},
     "wire": {"seed": Param(int, 0, non_negative, "which cases (fuzz/wire/generate.py)"),
              "count": Param(int, 100, positive, "how many cases to draw from the seed"),
-             "cases": Param(list, None, None, "explicit case tables (docs/wire.md); they"
-                                              " replace seed and count"),
+             "cases": Param(list, None, _cases_ok, "explicit case tables (docs/wire.md); they"
+                                                   " replace seed and count"),
              "window": Param(float, 0.5, positive, "seconds to wait for one case's answers")},
     "match": {"seed": Param(int, 0, non_negative, "which rules and signals"),
               "rules": Param(int, 12, positive, "rules to draw (one listener each)"),
               "signals": Param(int, 24, positive, "broadcast signals to draw"),
               "invalid": Param(float, 0.2, non_negative, "share of rules that break the grammar"),
-              "rule_list": Param(list, None, None, "explicit rules; replace the drawn ones"),
-              "signal_list": Param(list, None, None, "explicit signals (path, interface, member,"
-                                                     " signature, args)")},
+              "rule_list": Param(list, None, _rules_ok, "explicit rules; replace the drawn ones"),
+              "signal_list": Param(list, None, _signals_ok, "explicit signals (path, interface,"
+                                                            " member, signature, args)")},
 }
 
 

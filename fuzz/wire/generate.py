@@ -221,9 +221,13 @@ def draw_case(rng: random.Random) -> WireCase:
         case.mutations.append(m)
         if mutate.MUTATIONS[m["name"]].level == "model":
             msg = mutate.MUTATIONS[m["name"]].apply(msg, m)
+    if case.fds and rng.random() < 0.15:
+        # UNIX_FDS below, above, or without the fds attached.
+        case.mutations.append({"name": "unix-fds",
+                               "value": rng.choice([0, case.fds - 1, case.fds + 1])})
     if case.fds and rng.random() < 0.1:
         case.fd_kind = "nested-socket"
-    small = len(msg.to_bytes()) <= 512
+    small = len(case.signature) + sum(len(vals.render(v)) for v in case.body) < 200
     case.transport = rng.choices(TRANSPORTS, weights=(72, 12, 8 if small else 0, 8))[0]
     return case
 

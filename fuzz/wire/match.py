@@ -272,3 +272,22 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
         text + ",member='" + "x" * 1030 + "'", text + ",path='/a/'", "path='/a',path_namespace='/a'",
         text + ",interface='nodots'", text[:-1], text + ",=",
     ])
+
+
+def draw(seed: int, rules: int, signals: int, invalid: float, sender: str,
+         interface: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rules and signals a `match` attack with this seed uses (placeholders for the
+    emitter and the interface, filled in when it runs)."""
+    rng = random.Random(seed)
+    drawn = [random_rule(rng, sender, interface, valid=rng.random() >= invalid)
+             for _ in range(rules)]
+    return drawn, [signal_table(random_signal(rng, sender, interface)) for _ in range(signals)]
+
+
+def shrink_rule(text: str) -> list[str]:
+    """The rule with one key dropped, for each key (fewer keys, same or wider selection)."""
+    try:
+        keys = list(parse_rule(text).keys)
+    except RuleError:
+        return []
+    return [render(keys[:i] + keys[i + 1:]) for i in range(len(keys))]

@@ -70,7 +70,7 @@ class WireMessage:
         head.align(8, "header")
         start = len(head.buf)
         shifted = [replace(p, offset=p.offset + start) for p in body.points]
-        return Encoded(bytes(head.buf + body.buf), tuple(head.points + shifted), start)
+        return Encoded(b"".join((head.buf, body.buf)), tuple(head.points + shifted), start)
 
     def to_bytes(self) -> bytes:
         return self.encode().data

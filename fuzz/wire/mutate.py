@@ -132,7 +132,8 @@ MODEL: dict[str, Mutation] = {m.name: m for m in (
              lambda msg, p: replace(msg, version=p["value"])),
     Mutation("signature-field", "model", "a SIGNATURE field that breaks a signature rule"
              " (the body stays as it was)",
-             lambda rng, m, e: {"value": sigs.invalid_signature(rng)[0][:255]},
+             lambda rng, m, e: {"value": sigs.invalid_signature(
+                 rng, "mismatched-bracket" if rng.random() < 0.3 else None)[0][:255]},
              lambda msg, p: msg.with_field(8, p["value"])),
     Mutation("unix-fds", "model", "UNIX_FDS declaring more or fewer fds than are attached",
              lambda rng, m, e: {"value": rng.choice([0, 1, 2, (m.field(9) or 0) + 1, 253, 254,
@@ -213,7 +214,8 @@ def _string_bytes(rng, pt):
 
 
 def _variant_sig(rng, pt):
-    return {"bytes": list(rng.choice([b"(", b"a", b"{", b"r", b"z", b")", b"ii", b"aa", b"{i"])
+    return {"bytes": list(rng.choice([b"(", b"a", b"{", b"r", b"z", b")", b"ii", b"aa", b"{i",
+                                      b"(i}", b"a{i)"])
                           .ljust(max(1, pt.size), b"i")[:max(1, pt.size)])}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from fuzz.wire import spec
 
@@ -19,7 +20,7 @@ class Type:
     code: str                      # a basic code, "a", "(", "{" or "v"
     children: tuple["Type", ...] = ()
 
-    @property
+    @cached_property
     def signature(self) -> str:
         inner = "".join(c.signature for c in self.children)
         return {"a": "a" + inner, "(": f"({inner})", "{": f"{{{inner}}}"}.get(self.code,
@@ -60,13 +61,18 @@ SIGNATURE_RULES = (
 
 def parse(signature: str) -> list[Type]:
     """The complete types of `signature`, or SignatureError naming the first rule broken."""
+    return list(_parse(signature))
+
+
+@lru_cache(maxsize=4096)
+def _parse(signature: str) -> tuple[Type, ...]:
     if len(signature.encode("utf-8", "surrogateescape")) > spec.MAX_SIGNATURE:
         raise SignatureError("signature-too-long", signature, spec.MAX_SIGNATURE)
     parser = _Parser(signature)
     out = []
     while parser.at < len(signature):
         out.append(parser.one(arrays=0, structs=0, in_array=False))
-    return out
+    return tuple(out)
 
 
 def parse_single(signature: str) -> Type:
