@@ -156,6 +156,8 @@ def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, inte
         if sent is not None:
             record["sent"] = summary(sent, fds)
         if case.transport == "pipelined":
+            if case.fds:
+                record["lenient"] = record["lenient"] + ["fds-sent-before-the-message"]
             _m, _e, copy = case.build(rname, interface, copy_serial)
             copy_fds = _fds(case.fds, case.fd_kind)
             record["copy_fds"] = [_identity(fd) for fd in copy_fds]

@@ -244,9 +244,14 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
     """A rule over the same vocabulary as random_signal (so they often meet); `valid=False`
     breaks one rule of the grammar."""
     keys: list[tuple[str, str]] = [("type", "signal")] if rng.random() < 0.5 else []
-    choices = ["interface", "member", "path", "path_namespace", "sender", "argN", "argNpath",
-               "arg0namespace"]
-    for key in rng.sample(choices, rng.randint(1, 3)):
+    exact = ["interface", "member", "path", "sender"]
+    special = ["path_namespace", "argN", "argNpath", "arg0namespace"]
+    # Mostly one key that does more than compare (so a finding names the key that did it),
+    # sometimes two (their interplay), sometimes none.
+    n_special = rng.choices((0, 1, 2), weights=(15, 70, 15))[0]
+    chosen = rng.sample(exact, rng.randint(0, 2)) + rng.sample(special, n_special)
+    rng.shuffle(chosen)
+    for key in chosen:
         if key == "interface":
             keys.append((key, rng.choice([interface, interface + ".Sub"])))
         elif key == "member":
@@ -266,6 +271,7 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
     text = render(keys)
     if valid:
         return text
+    text = text or "member='A'"  # something to break
     return rng.choice([
         text + ",bogus='1'", text + "," + text.split(",")[0], text + ",arg64='x'",
         text + ",type='bogus'", text + ",arg1namespace='a'", text + ",eavesdrop='maybe'",

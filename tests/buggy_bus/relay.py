@@ -32,6 +32,8 @@ must. Each flag switches one bug on, so a test can show that exactly the right o
   --stall-every MS      every MS milliseconds, block the main loop for --stall-ms (default 50):
                         a housekeeping thread holding the global lock, in short
   --bad-exit CODE       on SIGTERM, exit with CODE instead of 0 (a bus that shuts down badly)
+  --flip-wire-byte      flip the last byte of every message with a body on the wire attack's
+                        interfaces (org.busrig.Wire.*): a relay that corrupts what it carries
   RELAY_BUGS="FLAGS"    (environment) more of these flags, for a bug that only an
                         environment variable switches on
   --chain-bug           a crash that needs three things in one session, the first two visible
@@ -413,6 +415,9 @@ class Relay:
             return
         if peer_reply and self.chance(a.drop_replies):
             return
+        if a.flip_wire_byte and str(f.get(FIELD_INTERFACE, "")).startswith("org.busrig.Wire") \
+                and f.get(FIELD_SIGNATURE):
+            msg = msg[:-1] + bytes([msg[-1] ^ 0x01])
         send_all(pair.client, msg, fds)
         if peer_reply and self.chance(a.dup_replies):
             send_all(pair.client, msg, [])
@@ -578,6 +583,7 @@ def main() -> None:
     p.add_argument("--stall-every", type=int, default=0, metavar="MS")
     p.add_argument("--stall-ms", type=int, default=50, metavar="MS")
     p.add_argument("--chain-bug", action="store_true")
+    p.add_argument("--flip-wire-byte", action="store_true")
     p.add_argument("--seed", type=int, default=1)
     # Bugs may also be switched on from the environment (a test of --bus-env).
     args = p.parse_args(sys.argv[1:] + os.environ.get("RELAY_BUGS", "").split())

@@ -1,0 +1,154 @@
+"""The wire and match oracles on hand-written histories: each violation fires, its correct
+twin is silent, and each documented excuse needs its evidence."""
+
+from __future__ import annotations
+
+from fuzz.oracles.match import check_match
+from fuzz.oracles.wire import check_wire
+from tests.oracles.builder import H
+
+RECEIVER, SENDER = ":1.3", ":1.4"
+FIELDS = {"1": ["o", "'/org/busrig/Wire'"], "2": ["s", "'org.busrig.Wire.x9'"],
+          "3": ["s", "'Probe'"], "6": ["s", f"'{RECEIVER}'"], "8": ["s", "'i'"]}
+
+
+def summary(**changes) -> dict:
+    out = {"type": 1, "flags": 0, "signature": "i", "fields": dict(FIELDS), "body": "abc",
+           "fds": []}
+    out.update(changes)
+    return out
+
+
+def wire(bus: str = "dbus-daemon", limits: dict | None = None, logs: list | None = None,
+         **case) -> H:
+    h = H(bus, limits=limits or {})
+    h.add("attacker.1", "ok", "attack-step", step="registered", unique_name=RECEIVER)
+    record = {"n": 0, "kind": "method_call", "verdict": "valid", "lenient": [],
+              "shape": "method_call/none/whole", "case": {"fds": 0}, "size": 120,
+              "complete": True, "sender": SENDER, "sent": summary(), **case}
+    h.add("attacker.1", "ok", "attack-step", step="wire-case", **record)
+    if logs:
+        h.add("rig", "info", "bus-log", lines=logs)
+    return h
+
+
+def kinds(h: H) -> list[tuple[str, bool]]:
+    return [(f.kind, f.by_policy) for f in check_wire(h.events)]
+
+
+def test_valid_message_delivered_intact_is_silent():
+    got = summary(fields={**FIELDS, "7": ["s", f"'{SENDER}'"]})  # SENDER is the bus's to add
+    assert kinds(wire(outcome="delivered", received=got)) == []
+
+
+def test_valid_message_altered_is_found():
+    h = wire(outcome="delivered", received=summary(body="xyz"))
+    assert kinds(h) == [("altered-in-transit:body", False)]
+
+
+def test_unknown_field_dropped_only_by_dbus_daemon_is_no_change():
+    sent = summary(fields={**FIELDS, "100": ["s", "'x'"]})
+    assert kinds(wire(outcome="delivered", sent=sent, received=summary())) == []
+    assert [k for k, _ in kinds(wire("dbus-broker", outcome="delivered", sent=sent,
+                                     received=summary()))] == \
+        ["altered-in-transit:header field 100"]
+
+
+def test_valid_message_lost_or_refused_is_found():
+    assert kinds(wire(outcome="dropped")) == [("valid-lost", False)]
+    assert kinds(wire(outcome="disconnected")) == [("valid-refused:method_call", False)]
+
+
+def test_broker_log_line_names_the_refusal():
+    h = wire("dbus-broker", outcome="disconnected",
+             logs=[f"<28>Peer {SENDER} is being disconnected as it sent a message with an"
+                   " invalid body."])
+    assert kinds(h) == [("valid-refused:method_call:sent a message with an invalid body", False)]
+
+
+def test_daemon_field_10_excuse_needs_the_field():
+    with_field = summary(fields={**FIELDS, "10": ["y", "1"]})
+    assert kinds(wire(outcome="disconnected", sent=with_field)) == [("valid-refused", True)]
+    as_path = summary(fields={**FIELDS, "10": ["o", "'/x'"]})
+    assert kinds(wire(outcome="disconnected", sent=as_path))[0][1] is False
+    assert kinds(wire("dbus-broker", outcome="disconnected", sent=with_field))[0][1] is False
+
+
+def test_daemon_size_and_fd_limits_excuse_only_past_the_limit():
+    assert kinds(wire(outcome="disconnected", size=40 << 20)) == [("valid-refused", True)]
+    assert kinds(wire(outcome="disconnected", size=40 << 20,
+                      limits={"max_message_size": 64 << 20}))[0][1] is False
+    assert kinds(wire(outcome="disconnected", case={"fds": 17})) == [("valid-refused", True)]
+    assert kinds(wire(outcome="disconnected", case={"fds": 16}))[0][1] is False
+
+
+def test_broker_fd_quota_excuse_needs_its_log_line():
+    quota = ["<6>UID 0 exceeded its 'FDs' quota on UID 0."]
+    assert kinds(wire("dbus-broker", outcome="disconnected", case={"fds": 253}, logs=quota)) == \
+        [("valid-refused", True)]
+    assert kinds(wire("dbus-broker", outcome="disconnected", case={"fds": 253}))[0][1] is False
+
+
+def test_invalid_message_refused_is_silent_and_delivered_is_found():
+    invalid = {"verdict": "boolean-not-zero-or-one", "sent": None}
+    assert kinds(wire(outcome="disconnected", **invalid)) == []
+    assert kinds(wire(outcome="error:org.freedesktop.DBus.Error.InvalidArgs", **invalid)) == []
+    assert kinds(wire(outcome="delivered", received={"invalid": "x"}, **invalid)) == \
+        [("invalid-delivered:boolean-not-zero-or-one", False)]
+    assert kinds(wire(outcome="dropped", **invalid)) == \
+        [("invalid-ignored:boolean-not-zero-or-one", False)]
+    # Incomplete bytes: the bus may wait for the rest.
+    assert kinds(wire(outcome="dropped", complete=False, **invalid)) == []
+
+
+def test_lenient_rules_excuse_a_refusal_but_not_a_corruption():
+    lenient = {"lenient": ["fds-sent-before-the-message"]}
+    assert kinds(wire(outcome="dropped", **lenient)) == []
+    assert kinds(wire(outcome="disconnected", **lenient)) == []
+    assert kinds(wire(outcome="delivered", received=summary(fds=[[1, 2]]), **lenient)) == \
+        [("altered-in-transit:fds", False)]
+
+
+def test_replies_nobody_asked_for_and_unknown_types_owe_nothing():
+    assert kinds(wire(outcome="dropped", sent=summary(type=2))) == []
+    assert kinds(wire(outcome="dropped", sent=summary(type=5))) == []
+
+
+def test_driver_calls_must_be_answered():
+    driver = {"kind": "driver", "sent": summary(fields={**FIELDS, "6": ["s",
+                                                                       "'org.freedesktop.DBus'"]})}
+    assert kinds(wire(outcome="reply", **driver)) == []
+    assert kinds(wire(outcome="dropped", **driver)) == [("driver-call-unanswered", False)]
+    no_reply = {**driver, "sent": {**driver["sent"], "flags": 1}}
+    assert kinds(wire(outcome="dropped", **no_reply)) == []
+
+
+SIGNALS = [{"path": "/a", "interface": "org.x.Y", "member": "A", "signature": "us",
+            "args": "[1, 'x']"},
+           {"path": "/b", "interface": "org.x.Y", "member": "A", "signature": "ss",
+            "args": "['a', 'x']"}]
+
+
+def match_history(rule: str, received: list[int], error: str | None = None) -> H:
+    h = H("dbus-broker")
+    h.add("attacker.1", "ok", "attack-step", step="match-signals", sender=SENDER, signals=SIGNALS)
+    h.add("attacker.1", "ok", "attack-step", step="match-case", n=0, rule=rule, error=error,
+          received=received, listener=":1.5")
+    return h
+
+
+def test_match_oracle_both_ways():
+    assert check_match(match_history("arg1='x'", [0, 1]).events) == []
+    assert [f.kind for f in check_match(match_history("arg1='x'", [1]).events)] == \
+        ["match-withheld:argN"]
+    assert [f.kind for f in check_match(match_history("path='/a'", [0, 1]).events)] == \
+        ["match-extra:exact"]
+    assert [f.kind for f in check_match(match_history("bogus='1'", []).events)] == \
+        ["rule-accepted"]
+    assert check_match(match_history("bogus='1'", [], "org.freedesktop.DBus.Error."
+                                                     "MatchRuleInvalid").events) == []
+    assert [f.kind for f in check_match(match_history("member='A'", [], "org.freedesktop.DBus."
+                                                      "Error.MatchRuleInvalid").events)] == \
+        ["rule-refused:exact"]
+    # Both buses refuse one argument twice; the specification is silent: either is fine.
+    assert check_match(match_history("arg0='a',arg0path='/a'", [0]).events) == []
