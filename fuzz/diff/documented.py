@@ -115,6 +115,10 @@ def _termination(d: Side) -> bool:
     return d.key == "bus exit" and _either(d, dies_vs_exits)
 
 
+def _wire_trait(trait: str) -> Callable[[Side], bool]:
+    return lambda d: d.field.startswith("wire case") and f"{trait}" in d.key.partition("[")[2]
+
+
 RULES = (
     DocRule("limit-vs-disconnect", "one bus answers a limit with LimitsExceeded, the other"
             " with a disconnect or silence", "dbus-daemon(1) <limit> max_outgoing_bytes; dbus-broker src/bus/peer.c (docs/sources.md)", _limit_vs_disconnect),
@@ -132,6 +136,27 @@ RULES = (
     DocRule("termination", "a termination signal: one bus dies of it, the other catches it"
             " and exits 0 (dbus-broker dispatches SIGINT and SIGTERM to an orderly exit)",
             "dbus-broker src/broker/broker.c signal dispatch", _termination),
+    DocRule("wire-unrequested-reply", "a reply or error to a call never made: dbus-daemon"
+            " routes it when its policy allows unrequested replies (the rig's does), dbus-broker"
+            " drops it", "dbus-daemon(1) send_requested_reply; dbus-broker src/bus/peer.c"
+            " (replies are matched against the reply slots of calls it routed)",
+            _wire_trait("unrequested-reply")),
+    DocRule("wire-unknown-type", "a message type above 4: the specification says to ignore"
+            " it; dbus-daemon answers AccessDenied, dbus-broker drops it",
+            "D-Bus Specification, Message Format (message types)", _wire_trait("unknown-type")),
+    DocRule("wire-field-10", "header field 10 of a type other than o: dbus-daemon knows it as"
+            " CONTAINER_INSTANCE and refuses the message, dbus-broker ignores an unknown field",
+            "dbus dbus/dbus-marshal-header.c _dbus_header_field_types", _wire_trait("field-10")),
+    DocRule("wire-daemon-limits", "a message over dbus-daemon's max_message_size (32 MiB) or"
+            " max_message_unix_fds (16) against dbus-broker's 128 MiB and per-uid fd quota",
+            "dbus-daemon(1) <limit>; dbus-broker(1) --max-fds", _wire_trait("over-daemon-limits")),
+    DocRule("wire-lenient", "a rule the specification states without requiring a bus to"
+            " check it (fds sent before their message, an h index past UNIX_FDS)",
+            "fuzz/wire/validate.py LENIENT (docs/wire.md)", _wire_trait("lenient")),
+    DocRule("wire-incomplete", "bytes whose header claims more than was sent: one bus waits"
+            " for the rest, the other refuses the lengths at once; neither delivers",
+            "D-Bus Specification, Message Format (lengths); the wire oracle's rule (b)",
+            lambda d: _wire_trait("incomplete")(d) and "delivered" not in (d.a, d.b)),
     DocRule("same-uid-quota", "dbus-broker charges quota per uid: an attacker's abuse hits"
             " peers of its own uid", "dbus-broker per-uid accounting (docs/sources.md, dbus-broker quotas)", _same_uid_quota),
 )

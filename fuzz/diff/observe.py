@@ -43,6 +43,31 @@ def _outcome(e: Event) -> str:
     return f"info:{e.get('reason') or ('synthetic' if e.get('synthetic') else 'unknown')}"
 
 
+# dbus-daemon's limits when its configuration does not set them (bus/config-parser.c).
+_DAEMON_MAX_MESSAGE, _DAEMON_MESSAGE_FDS = 32 << 20, 16
+
+
+def _wire_traits(e: Event) -> str:
+    """What about a grammar case the buses' documentation speaks to, as part of its key (the
+    same case on both buses: the same traits): documented differences match on them."""
+    case, sent = e.get("case") or {}, e.get("sent") or {}
+    traits = []
+    if sent.get("type") in (2, 3):
+        traits.append("unrequested-reply")
+    if isinstance(sent.get("type"), int) and sent["type"] > 4:
+        traits.append("unknown-type")
+    field10 = (sent.get("fields") or {}).get("10")
+    if field10 and field10[0] != "o":
+        traits.append("field-10")
+    if (e.get("size") or 0) > _DAEMON_MAX_MESSAGE or int(case.get("fds", 0)) > _DAEMON_MESSAGE_FDS:
+        traits.append("over-daemon-limits")
+    if e.get("lenient"):
+        traits.append("lenient")
+    if e.get("complete") is False:
+        traits.append("incomplete")
+    return f" [{', '.join(traits)}]" if traits else ""
+
+
 def _join(items: Iterable[str]) -> str:
     return ", ".join(sorted(set(items)))
 
@@ -84,6 +109,14 @@ def observe(events: Sequence[Event]) -> Observation:
         if e.process == "rig" and e.op == "bus-exit" and (not stopped or died_dumping(e)):
             how = f"signal {e.get('signal')}" if e.get("signal") else f"code {e.get('code')}"
             obs.values["bus exit"] = f"exited ({how}) after step {len(steps)}"
+            continue
+        if e.op == "attack-step" and e.get("step") == "wire-case":
+            obs.values[f"{e.process} wire case {e.get('n')}{_wire_traits(e)}"] = \
+                str(e.get("outcome"))
+            continue
+        if e.op == "attack-step" and e.get("step") == "match-case":
+            obs.values[f"{e.process} match rule {e.get('n')}"] = \
+                f"{e.get('error') or 'taken'}: {e.get('received')}"
             continue
         if e.process in RIG_PROCESSES or e.op in IGNORED_OPS:
             continue

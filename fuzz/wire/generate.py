@@ -227,9 +227,20 @@ def draw_case(rng: random.Random) -> WireCase:
                                "value": rng.choice([0, case.fds - 1, case.fds + 1])})
     if case.fds and rng.random() < 0.1:
         case.fd_kind = "nested-socket"
-    small = len(case.signature) + sum(len(vals.render(v)) for v in case.body) < 200
+    small = _approx_size(case.body) < 200
     case.transport = rng.choices(TRANSPORTS, weights=(72, 12, 8 if small else 0, 8))[0]
     return case
+
+
+def _approx_size(value: Any) -> int:
+    """Bytes a value takes on the wire, roughly (no encoding: big bodies stay cheap)."""
+    if isinstance(value, (bytes, str)):
+        return len(value) + 5
+    if isinstance(value, (list, tuple)):
+        return 4 + sum(_approx_size(v) for v in value)
+    if isinstance(value, dict):
+        return 4 + sum(_approx_size(k) + _approx_size(v) for k, v in value.items())
+    return 8
 
 
 def cases(seed: int, count: int) -> Iterator[WireCase]:

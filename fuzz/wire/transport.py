@@ -6,7 +6,8 @@ first byte nor after its last; Linux carries at most 253 per sendmsg, SCM_MAX_FD
 - whole: one sendmsg with every fd (more than 253: one sendmsg per 253, the message's bytes
   cut to match, CVE-2014-3636's split shape);
 - split: the bytes in three parts, the fds on the last part;
-- dribble: one byte per send, the fds on the first;
+- dribble: one byte per send, the fds on the first (past DRIBBLE_MAX bytes the rest goes in
+  one send: a bounded attack);
 - pipelined: the message and a second copy of it (its own serial and fds) in one sendmsg,
   both batches of fds together (CVE-2014-3533's shape: each message must get its own).
 
@@ -31,6 +32,9 @@ from fuzz.wire import spec
 from fuzz.wire.validate import Decoded, Invalid, decode, frame_size
 
 
+DRIBBLE_MAX = 4096
+
+
 def _sendmsg(sock: socket.socket, data: bytes, fds: list[int]) -> None:
     ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
     sent = sock.sendmsg([data], ancillary)
@@ -44,8 +48,10 @@ def send(sock: socket.socket, data: bytes, fds: list[int], shape: str = "whole")
     if shape == "pipelined":
         shape = "whole"  # the caller joined the copies: they go as one write
     if shape == "dribble":
-        for i in range(len(data)):
+        for i in range(min(len(data), DRIBBLE_MAX)):
             _sendmsg(sock, data[i:i + 1], [fd for c in chunks for fd in c] if i == 0 else [])
+        if len(data) > DRIBBLE_MAX:
+            sock.sendall(data[DRIBBLE_MAX:])
         return
     if shape == "split":
         cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
