@@ -149,6 +149,13 @@ class BusMaster(ABC):
         self._pids_cache = (now, pids)
         return list(pids)
 
+    def last_pids(self) -> frozenset[int]:
+        """The bus's processes as last seen alive (the watchers ask every sample): whose core
+        is whose after it died."""
+        if self._pids_cache:
+            return frozenset(self._pids_cache[1])
+        return frozenset({self.proc.pid}) if self.proc is not None else frozenset()
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the bus process itself (not its group): a fault, not a teardown."""
         if self.proc is not None and self.proc.poll() is None:
