@@ -1,6 +1,10 @@
 """The grammar's messages beside today's `malformed` mutations, on the same budget, in one run.
 
     python benchmarks/wire.py [--messages N] [--buses dbus-daemon dbus-broker]
+    python benchmarks/wire.py --reach SEEDS
+
+`--reach` prints, for each bug class of tests/wire/test_reachability.py, the worst first draw
+over that many seeds (no bus: generation alone).
 
 For each bus and each generator, N messages (default 2000) go to a private bus the rig
 starts (`rig.py run` with one scenario), and the benchmark prints:
@@ -143,7 +147,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=2000)
     p.add_argument("--buses", nargs="*", default=["dbus-daemon", "dbus-broker"])
+    p.add_argument("--reach", type=int, default=0, metavar="SEEDS")
     a = p.parse_args()
+    if a.reach:
+        from tests.wire.test_reachability import DRAWS, SHAPES, first_draws
+        worst = {name: 0 for name in SHAPES}
+        for seed in range(a.reach):
+            first = first_draws(seed)
+            for name in SHAPES:
+                worst[name] = max(worst[name], first.get(name, DRAWS))
+        for name, draw in sorted(worst.items(), key=lambda x: -x[1]):
+            print(f"{draw:5d}  {name}{'  (not within the bound)' if draw >= DRAWS else ''}")
+        return
     new_rate, old_rate = generation_rate()
     print(f"generated per second: grammar {new_rate:.0f}, malformed {old_rate:.0f}")
     for bus in a.buses:

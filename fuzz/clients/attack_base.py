@@ -41,6 +41,15 @@ class Attacker:
         while self.time_left():
             time.sleep(0.05)
 
+    def bus_alive(self) -> bool:
+        """Does the bus still take a new connection (authenticate and Hello)?"""
+        try:
+            sock, _ = raw.open_raw(self.path)
+        except (OSError, ConnectionError, TimeoutError):
+            return False
+        sock.close()
+        return True
+
     def close(self) -> None:
         for s in self.held:
             s.close()

@@ -214,22 +214,13 @@ def malformed(a: Attacker) -> dict[str, Any]:
             a.step("mutation", mutation=name, outcome=outcome, errors=raw.error_names(got))
         finally:
             sock.close()
-    return {"outcome": _overall(results), "mutations": results, "bus_alive": _bus_answers(a.path)}
+    return {"outcome": _overall(results), "mutations": results, "bus_alive": a.bus_alive()}
 
 
 def _overall(results: dict[str, dict[str, Any]]) -> str:
     """One word for a batch: the common outcome, or `mixed`."""
     outcomes = {r["outcome"] for r in results.values()}
     return outcomes.pop() if len(outcomes) == 1 else "mixed"
-
-
-def _bus_answers(path: str) -> bool:
-    try:
-        sock, _ = raw.open_raw(path)
-    except (OSError, ConnectionError, TimeoutError):
-        return False
-    sock.close()
-    return True
 
 
 def sasl(a: Attacker) -> dict[str, Any]:
@@ -251,7 +242,7 @@ def sasl(a: Attacker) -> dict[str, Any]:
             a.step("sasl", abuse=name, outcome=results[name]["outcome"], replies=lines)
         finally:
             sock.close()
-    return {"outcome": _overall(results), "abuses": results, "bus_alive": _bus_answers(a.path)}
+    return {"outcome": _overall(results), "abuses": results, "bus_alive": a.bus_alive()}
 
 
 def spoof_uid(a: Attacker) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from fuzz.clients.attack_base import Attacker
 from fuzz.wire import generate, raw, transport
 from fuzz.wire import values as vals
 from fuzz.wire.message import method_call
-from fuzz.wire.validate import Decoded, Invalid, decode, frame_size, lenient_breaches
+from fuzz.wire.validate import Decoded, Invalid, verdict
 
 FENCE_SERIAL_OFFSET = 1 << 30
 PIPELINE_OFFSET = 1 << 29  # the serial of a pipelined case's second copy
@@ -96,15 +96,6 @@ def summary(m: Decoded | Invalid, fds: list[int]) -> dict[str, Any]:
             "body": _digest(m.body), "fds": [_identity(fd) for fd in fds]}
 
 
-def _verdict(data: bytes, n_fds: int) -> tuple[str, list[str], Decoded | None]:
-    size = frame_size(data)
-    first = data[:size] if size and size <= len(data) else data
-    judged = decode(first, n_fds)
-    if isinstance(judged, Invalid):
-        return judged.rule, [], None
-    return "valid", [b.rule for b in lenient_breaches(first, n_fds)], judged
-
-
 def _case_list(a: Attacker) -> Iterable[tuple[int, generate.WireCase]]:
     tables = a.p.get("cases")
     if tables:
@@ -131,18 +122,19 @@ def wire(a: Attacker) -> dict[str, Any]:
         ran += 1
     reader.close()
     return {"outcome": "ran", "cases": ran, "outcomes": tally,
-            "bus_alive": _bus_alive(a.path)}
+            "bus_alive": a.bus_alive()}
 
 
 def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, interface: str,
               reader: transport.FrameReader, window: float) -> str:
     serial = 1000 + index
     _msg, _enc, data = case.build(rname, interface, serial)
-    verdict, lenient, sent = _verdict(data, case.fds)
-    record: dict[str, Any] = {"n": index, "kind": case.kind, "verdict": verdict,
-                              "lenient": lenient, "shape": _shape(case),
-                              "case": case.to_table(), "size": len(data),
-                              "complete": (frame_size(data) or len(data) + 1) <= len(data)}
+    judged = verdict(data, case.fds)
+    sent = judged.decoded
+    record: dict[str, Any] = {"n": index, "kind": case.kind, "verdict": judged.rule,
+                              "detail": judged.detail, "lenient": list(judged.lenient),
+                              "shape": _shape(case), "case": case.to_table(),
+                              "size": len(data), "complete": judged.complete}
     try:
         sender, sname = _connection(a)
     except (OSError, ConnectionError, TimeoutError) as e:
@@ -171,7 +163,7 @@ def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, inte
         finally:
             for fd in fds:
                 os.close(fd)
-        incomplete = not record["complete"] or verdict == "not-enough-data"
+        incomplete = not judged.complete or judged.rule == "not-enough-data"
         if incomplete or "error" in record:
             answered, before = False, sreader.poll(a.window(window))
         else:
@@ -228,15 +220,6 @@ def _shape(case: generate.WireCase) -> str:
     """The case's shape for feedback: kind, mutation names, transport."""
     names = "+".join(m["name"] for m in case.mutations) or "none"
     return f"{case.kind}/{names}/{case.transport}"
-
-
-def _bus_alive(path: str) -> bool:
-    try:
-        sock, _ = raw.open_raw(path)
-    except (OSError, ConnectionError, TimeoutError):
-        return False
-    sock.close()
-    return True
 
 
 ATTACKS = {"wire": wire}

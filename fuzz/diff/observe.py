@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 from fuzz.history import COMPLETIONS, Event
 from fuzz.history import ops
 from fuzz.oracles.facts import died_dumping
+from fuzz.oracles.wire import DAEMON_DEFAULT_MAX_MESSAGE, DAEMON_DEFAULT_MESSAGE_FDS
 
 # Operations whose outcome says nothing about the bus, or only about timing.
 _ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")
@@ -43,10 +44,6 @@ def _outcome(e: Event) -> str:
     return f"info:{e.get('reason') or ('synthetic' if e.get('synthetic') else 'unknown')}"
 
 
-# dbus-daemon's limits when its configuration does not set them (bus/config-parser.c).
-_DAEMON_MAX_MESSAGE, _DAEMON_MESSAGE_FDS = 32 << 20, 16
-
-
 def _wire_traits(e: Event) -> str:
     """What about a grammar case the buses' documentation speaks to, as part of its key (the
     same case on both buses: the same traits): documented differences match on them."""
@@ -59,7 +56,8 @@ def _wire_traits(e: Event) -> str:
     field10 = (sent.get("fields") or {}).get("10")
     if field10 and field10[0] != "o":
         traits.append("field-10")
-    if (e.get("size") or 0) > _DAEMON_MAX_MESSAGE or int(case.get("fds", 0)) > _DAEMON_MESSAGE_FDS:
+    if (e.get("size") or 0) > DAEMON_DEFAULT_MAX_MESSAGE or \
+            int(case.get("fds", 0)) > DAEMON_DEFAULT_MESSAGE_FDS:
         traits.append("over-daemon-limits")
     if e.get("lenient"):
         traits.append("lenient")

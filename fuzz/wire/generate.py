@@ -24,7 +24,7 @@ validator judges the built bytes each time (fuzz/wire/validate.py).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from fuzz.wire import message as msgs
@@ -255,7 +255,6 @@ def cases(seed: int, count: int) -> Iterator[WireCase]:
 def shrink(case: WireCase) -> Iterator[WireCase]:
     """Smaller variants of a case, most promising first: fewer mutations, a whole transport,
     fewer fds, a shorter body (shorter strings and arrays, containers flattened)."""
-    from dataclasses import replace
     for i in range(len(case.mutations)):
         yield replace(case, mutations=case.mutations[:i] + case.mutations[i + 1:])
     if case.transport != "whole":

@@ -225,6 +225,29 @@ def decode(data: bytes, fds: int = 0) -> Decoded | Invalid:
         return e.invalid
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a stream of bytes sent as one case is, judged by its first frame: "valid" or the
+    rule broken, that rule's detail, the LENIENT rules a valid message breaks, and whether
+    the first frame is complete (a header that claims more than was sent: the bus may wait)."""
+    rule: str
+    detail: str
+    lenient: tuple[str, ...]
+    complete: bool
+    decoded: Decoded | None
+
+
+def verdict(data: bytes, fds: int = 0) -> Verdict:
+    size = frame_size(data)
+    complete = size is not None and size <= len(data)
+    first = data[:size] if complete else data
+    got = decode(first, fds)
+    if isinstance(got, Invalid):
+        return Verdict(got.rule, got.detail, (), complete, None)
+    return Verdict("valid", "", tuple(b.rule for b in lenient_breaches(first, fds)), complete,
+                   got)
+
+
 def lenient_breaches(data: bytes, fds: int = 0) -> list[Invalid]:
     """The LENIENT rules a valid message breaks (empty when it is invalid or breaks none)."""
     try:

@@ -21,12 +21,8 @@ Judged = tuple[str, str, list[str]]  # verdict, its detail, lenient rules
 
 def judge(case: WireCase) -> Judged:
     _m, _e, data = case.build(generate.DRAW_RECEIVER, generate.DRAW_INTERFACE, 7)
-    size = validate.frame_size(data)
-    first = data[:size] if size and size <= len(data) else data
-    got = validate.decode(first, case.fds)
-    if isinstance(got, validate.Invalid):
-        return got.rule, got.detail, []
-    return "valid", "", [b.rule for b in validate.lenient_breaches(first, case.fds)]
+    v = validate.verdict(data, case.fds)
+    return v.rule, v.detail, list(v.lenient)
 
 
 Shape = Callable[[WireCase, str, str, list[str]], bool]
