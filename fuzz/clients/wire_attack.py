@@ -146,7 +146,8 @@ def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, inte
     copy_serial = serial + PIPELINE_OFFSET
     try:
         if sent is not None:
-            record["sent"] = summary(sent, fds)
+            # What should arrive: the fds UNIX_FDS declares, not every fd attached.
+            record["sent"] = summary(sent, fds[:sent.fields.get(9, ("u", 0))[1]])
         if case.transport == "pipelined":
             if case.fds:
                 record["lenient"] = record["lenient"] + ["fds-sent-before-the-message"]

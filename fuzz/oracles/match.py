@@ -11,11 +11,17 @@ from __future__ import annotations
 from typing import Sequence
 
 from fuzz.history import Event
+from fuzz.oracles.facts import read_facts
 from fuzz.oracles.finding import Finding
 from fuzz.wire import match
 
 
+# How long before its event a rule's case may have started (AddMatch, signals, fences).
+CASE_SPAN_NS = 5_000_000_000
+
+
 def check_match(events: Sequence[Event]) -> list[Finding]:
+    facts = read_facts(events)
     signals: dict[str, tuple[str, list]] = {}  # attacker process -> (emitter, signal tables)
     findings = []
     for e in events:
@@ -25,6 +31,10 @@ def check_match(events: Sequence[Event]) -> list[Finding]:
             signals[e.process or ""] = (e.get("sender"), e.get("signals") or [])
         elif e.get("step") == "match-case" and (e.process or "") in signals:
             f = _judge(e, *signals[e.process or ""])
+            if f and not f.kind.startswith("match-extra") and (
+                    facts.interfered_during(e.time - CASE_SPAN_NS, e.time)
+                    or not facts.bus_up_during(e.time, e.time)):
+                continue  # a refusal or a withheld signal while the nemesis worked on the bus
             if f:
                 findings.append(f)
     return findings

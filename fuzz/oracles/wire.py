@@ -205,14 +205,27 @@ def _altered(sent: dict[str, Any], got: dict[str, Any], bus: str) -> list[tuple[
     return sorted(out)
 
 
+# How long before its event a case may have started (its window and fences).
+CASE_SPAN_NS = 2_000_000_000
+
+
 def check_wire(events: Sequence[Event]) -> list[Finding]:
-    bus = read_facts(events).bus_kind
+    facts = read_facts(events)
     findings: list[Finding] = []
     for c in _cases(events):
-        f = _judge(c, bus)
+        f = _judge(c, facts.bus_kind)
+        t = c.event.time
+        if f is not None and f.kind.split(":")[0] not in ALWAYS and (
+                facts.interfered_during(t - CASE_SPAN_NS, t) or not facts.bus_up_during(t, t)):
+            continue  # a refusal or a loss while the nemesis worked on the bus is its doing
         if f is not None:
             findings.append(f)
     return findings
+
+
+# What no fault of the nemesis explains: a bus that delivers an invalid message or corrupts a
+# valid one does so whatever else it suffers.
+ALWAYS = frozenset({"invalid-delivered", "altered-in-transit", "delivered-twice"})
 
 
 def _judge(c: Case, bus: str) -> Finding | None:

@@ -12,7 +12,7 @@ import array
 import socket
 import struct
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from jeepney import DBusAddress, new_method_call, new_signal
 from jeepney.auth import BEGIN, Authenticator
@@ -101,8 +101,23 @@ def recv_messages(sock: socket.socket, seconds: float, want: int = 1,
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
         parser.add_data(data, list(fds))
-        out.extend(iter(parser.get_next_message, None))
+        out.extend(_parsed(parser))
     return out, False
+
+
+def _parsed(parser: Parser) -> Iterator[Message]:
+    """The complete messages in `parser`, skipping any jeepney cannot read (a bus may relay an
+    `h` index past UNIX_FDS, or a field jeepney does not know the type of): the next message
+    starts where the skipped one ended."""
+    while True:
+        try:
+            msg = parser.get_next_message()
+        except (IndexError, ValueError, KeyError, struct.error):
+            parser.next_msg_size = None  # jeepney read the bytes but kept their size
+            continue
+        if msg is None:
+            return
+        yield msg
 
 
 def call(sock: socket.socket, msg: Message, serial: int, timeout: float = 3.0) -> Message | None:

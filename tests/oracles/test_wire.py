@@ -152,3 +152,18 @@ def test_match_oracle_both_ways():
         ["rule-refused:exact"]
     # Both buses refuse one argument twice; the specification is silent: either is fine.
     assert check_match(match_history("arg0='a',arg0path='/a'", [0]).events) == []
+
+
+def test_a_refusal_while_the_nemesis_works_on_the_bus_is_its_doing_a_corruption_is_not():
+    def under_fault(**case) -> H:
+        h = H("dbus-daemon")
+        h.add("nemesis", "invoke", "limit-bus-fds", source=0, fds=16)
+        h.add("attacker.1", "ok", "attack-step", step="registered", unique_name=RECEIVER)
+        record = {"n": 0, "kind": "method_call", "verdict": "valid", "lenient": [],
+                  "shape": "s", "case": {"fds": 0}, "size": 120, "complete": True,
+                  "sender": SENDER, "sent": summary(), **case}
+        return h.add("attacker.1", "ok", "attack-step", step="wire-case", **record)
+    assert kinds(under_fault(outcome="dropped")) == []
+    assert kinds(under_fault(outcome="disconnected")) == []
+    assert kinds(under_fault(outcome="delivered", received=summary(body="x"))) == \
+        [("altered-in-transit:body", False)]
