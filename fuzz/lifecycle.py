@@ -58,6 +58,15 @@ def bus_preexec() -> None:
         pass
 
 
+def no_core_dumps() -> None:
+    """In a preexec_fn: this process and its children write no core file."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+    except (ValueError, OSError):
+        pass
+
+
 class Janitor:
     """A watcher process that cleans up after the rig when the rig is gone."""
 

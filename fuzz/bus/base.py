@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from fuzz.bus.userdb import enter_private_passwd, write_aliased_passwd
-from fuzz.lifecycle import bus_preexec, janitor, kill_group
+from fuzz.lifecycle import bus_preexec, janitor, kill_group, no_core_dumps
 
 STOP_GRACE_S = 3.0
 PIDS_CACHE_S = 0.5
@@ -84,10 +84,6 @@ class BusMaster(ABC):
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: BusInfo | None = None
         self._pids_cache: tuple[float, list[int]] | None = None
-        # Directories other than workdir where the bus may dump core (a --bus-cmd bus runs
-        # where the user typed the command), and when it started (older cores are not ours).
-        self.core_dirs: tuple[str, ...] = ()
-        self.started_at = time.time()
 
     @abstractmethod
     def start(self) -> BusInfo:
@@ -105,10 +101,16 @@ class BusMaster(ABC):
                 enter_private_passwd(passwd)
         if self.extra_env:
             env = {**(env if env is not None else os.environ), **self.extra_env}
-        log = open(self.log_path, "ab")
-        self.started_at = time.time()
         if cwd and cwd != self.workdir:
-            self.core_dirs = (cwd,)
+            # A --bus-cmd bus runs where the user typed the command: it must not dump core
+            # there (the rig reads cores from the bus's private dir only, and several buses in
+            # one directory would overwrite each other's `core`).
+            outer = preexec
+
+            def preexec() -> None:
+                outer()
+                no_core_dumps()
+        log = open(self.log_path, "ab")
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else log,
@@ -148,13 +150,6 @@ class BusMaster(ABC):
             return []
         self._pids_cache = (now, pids)
         return list(pids)
-
-    def last_pids(self) -> frozenset[int]:
-        """The bus's processes as last seen alive (the watchers ask every sample): whose core
-        is whose after it died."""
-        if self._pids_cache:
-            return frozenset(self._pids_cache[1])
-        return frozenset({self.proc.pid}) if self.proc is not None else frozenset()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the bus process itself (not its group): a fault, not a teardown."""

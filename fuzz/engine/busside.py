@@ -108,8 +108,7 @@ class BusSide:
         takes a moment; the death itself is recorded first, on time)."""
         if rc == 0 or self.bus is None:
             return
-        text = collect_backtrace(self.bus.workdir, self.bus.core_dirs, self.bus.started_at,
-                                 self.bus.last_pids())
+        text = collect_backtrace(self.bus.workdir)
         if text:
             self.rig.write("info", "bus-core", backtrace=text)
         self.progress("bus-exit", {"returncode": rc})

@@ -10,6 +10,8 @@ stay under it (the priority-inversion scenarios set one).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from typing import Sequence
 
 from fuzz.history import SENTINEL, Event
@@ -84,6 +86,26 @@ def _busiest_cpu_share(events: Sequence[Event], start: int, end: int) -> float:
     return max(shares, default=0.0)
 
 
+# Where an idle bus waits for input: seen there during a stall, the bus was not what held the
+# round trip up (the request had not reached it: its sender was starved).
+IDLE_WAITS = frozenset({"ep_poll", "do_epoll_wait", "poll_schedule_timeout", "do_sys_poll",
+                        "do_select", "core_sys_select", "unix_stream_read_generic", "0", None})
+
+
+def _asleep_in_stalls(events: Sequence[Event], stalls: list[Event]) -> str | None:
+    """The kernel wait a bus process was seen sleeping in during a stall, outside its idle
+    wait for input (the most common one), or None when no sample inside a stall shows one.
+    A runnable bus (state R) during a stall was waiting for a CPU: the machine's load."""
+    windows = [(e.time - e.get("latency_ns", 0), e.time) for e in stalls]
+    seen: Counter = Counter()
+    for e in events:
+        if e.op == "proc" and str(e.get("target", "")).startswith("bus") and \
+                e.get("state") in ("S", "D") and e.get("wchan") not in IDLE_WAITS and \
+                any(a <= e.time <= b for a, b in windows):
+            seen[e.get("wchan")] += 1
+    return seen.most_common(1)[0][0] if seen else None
+
+
 def _repeated_stalls(events: Sequence[Event], facts, pings: list[Event],
                      base: float | None) -> list[Finding]:
     """Round trips held up again and again for tens of milliseconds while the bus idled."""
@@ -109,6 +131,9 @@ def _repeated_stalls(events: Sequence[Event], facts, pings: list[Event],
     cpu = _busiest_cpu_share(events, facts.traffic_start, traffic_end)
     if cpu >= BUSY_CPU:
         return []
+    asleep = _asleep_in_stalls(events, stalls)
+    if asleep is None:
+        return []  # no sample shows the bus held up: the machine's scheduler, not the bus
     lat = sorted(e.get("latency_ns", 0) for e in traffic)
     onsets = [e.time - e.get("latency_ns", 0) for e in stalls]
     gaps = sorted(b - a for a, b in zip(onsets, onsets[1:]))
@@ -120,7 +145,8 @@ def _repeated_stalls(events: Sequence[Event], facts, pings: list[Event],
                     f" over {threshold / 1e6:.0f} ms (quiet median"
                     f" {(base or 0) / 1e6:.2f} ms), up to {lat[-1] / 1e6:.1f} ms, p99.9"
                     f" {percentile(lat, 99.9) / 1e6:.1f} ms{gap}, while no process of the bus"
-                    f" used more than {cpu:.0%} of a CPU: its main loop was blocked, not busy."
+                    f" used more than {cpu:.0%} of a CPU, and during a stall it was seen"
+                    f" asleep in {asleep}: its main loop was blocked, not busy."
                     " A real-time client behind such a bus misses every deadline shorter"
                     " than the stall (priority inversion).",
         evidence=tuple(e.index for e in stalls[:5]))]

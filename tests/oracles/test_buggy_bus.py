@@ -30,16 +30,7 @@ BUGS = {
 
 
 def found(run) -> set[tuple[str, str]]:
-    """(oracle, kind) of each finding; a death by a signal counts as `bus-died:SIG` whether or
-    not a core let the rig name it by its backtrace (`SIGABRT in os_abort_impl`: the relay's
-    core lands in the directory the command ran in, and gdb may be missing)."""
-    return {(f["oracle"], _by_signal(f)) for f in run.findings}
-
-
-def _by_signal(f: dict) -> str:
-    if f["oracle"] == "crash" and f["kind"].startswith("bus-died:signal:"):
-        return f"bus-died:{f['title'].split(' ', 1)[0]}"
-    return f["kind"]
+    return {(f["oracle"], f["kind"]) for f in run.findings}
 
 
 @pytest.mark.timeout(120)

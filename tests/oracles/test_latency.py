@@ -65,14 +65,24 @@ from fuzz.oracles.latency import check_latency as _check  # noqa: E402
 from tests.oracles.builder import H as _H  # noqa: E402
 
 
-def stalls_history(slow_every: int, slow_s: float, cpu_share: float = 0.05) -> _H:
+def stalls_history(slow_every: int, slow_s: float, cpu_share: float = 0.05,
+                   during: tuple[str, str] = ("S", "hrtimer_nanosleep")) -> _H:
+    """Pings, every `slow_every`-th one held up `slow_s`; a bus sample inside each such stall
+    shows it in `during` (state, wchan)."""
     h = _H()
     for i in range(5):
         h.ping(i, 0.0005)
     h.add("rig", "info", "traffic-start")
     h.add("watch", "info", "proc", target="bus", pid=7, cpu_s=0.0)
     for i in range(40):
-        h.ping(100 + i, slow_s if slow_every and i % slow_every == 0 else 0.0005)
+        slow = slow_every and i % slow_every == 0
+        h.ping(100 + i, slow_s if slow else 0.0005)
+        if slow:  # a sample taken inside the stall just recorded
+            stall = h.events[-1]
+            h.events.append(type(stall)(len(h.events), stall.time - stall.data["latency_ns"] // 2,
+                                        "watch", "info", "proc",
+                                        {"target": "bus", "pid": 7, "cpu_s": 0.0,
+                                         "state": during[0], "wchan": during[1]}))
     h.wait(1.0).add("watch", "info", "proc", target="bus", pid=7, cpu_s=cpu_share * 3.0)
     return h.add("rig", "info", "traffic-end").wait(5.0).add("watch", "info", "proc",
                                                             target="bus", pid=7, cpu_s=3.0)
@@ -87,3 +97,9 @@ def test_no_stalls_sporadic_ones_or_a_busy_bus_are_not():
     assert "repeated-stalls" not in stalls_history(39, 0.05).kinds(_check)  # once: noise
     assert "repeated-stalls" not in stalls_history(5, 0.05, cpu_share=0.9).kinds(_check)
     assert "repeated-stalls" not in stalls_history(5, 0.008).kinds(_check)  # under the floor
+
+
+def test_stalls_while_the_bus_waited_for_a_cpu_or_for_input_are_the_machines():
+    assert "repeated-stalls" in stalls_history(5, 0.05, during=("S", "futex_wait_queue")).kinds(_check)
+    assert "repeated-stalls" not in stalls_history(5, 0.05, during=("R", "0")).kinds(_check)
+    assert "repeated-stalls" not in stalls_history(5, 0.05, during=("S", "do_epoll_wait")).kinds(_check)
