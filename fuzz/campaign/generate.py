@@ -33,7 +33,7 @@ REALISTIC_SYSCALL_FAULTS = (
     (["sendmsg", "sendmmsg"], ["ENOBUFS", "EPIPE"]),
     (["epoll_wait", "epoll_pwait"], ["EINTR"]),
     (["recvmsg"], ["ECONNRESET"]),
-    (["mmap", "brk"], ["ENOMEM"]),
+    (["mmap"], ["ENOMEM"]),  # not brk: its raw call never returns an errno (brk(2))
 )
 TRIGGERS = ("replies-pending", "mid-broadcast", "mid-auth")
 MAX_AT = 0.2  # faults land within the first 0.2 s of traffic: executions stay short

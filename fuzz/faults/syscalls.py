@@ -29,7 +29,14 @@ def _syscall_list(value: str | list) -> str | None:
     if not names or not all(isinstance(n, str) for n in names):
         return "must be a syscall name or a list of them"
     unknown = [n for n in names if n not in SYSCALLS]
-    return f"unknown syscall(s) {unknown}; known: {', '.join(sorted(SYSCALLS))}" if unknown else None
+    if unknown:
+        return f"unknown syscall(s) {unknown}; known: {', '.join(sorted(SYSCALLS))}"
+    if "brk" in names:
+        # The raw brk system call never fails with an errno: on failure it returns the current
+        # break (brk(2), NOTES). An injected -ENOMEM is stored by glibc as the break itself and
+        # later crashes malloc: a fault no kernel makes, so a crash no user can meet.
+        return "brk cannot be failed with an errno (brk(2): the kernel returns the old break)"
+    return None
 
 
 def _probability(v: float) -> str | None:
