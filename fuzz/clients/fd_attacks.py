@@ -19,16 +19,15 @@ from jeepney.bus_messages import message_bus
 from jeepney.low_level import Endianness, Message
 
 from fuzz.clients.attack_base import Attacker
+from fuzz.clients.wire_attack import connect_with_fds
 from fuzz.wire import raw, transport
 
 FD_INTERFACE = "org.busrig.Fd"
 
 
 def _fd_connection(a: Attacker) -> tuple[socket.socket, str]:
-    sock = raw.connect_unix(a.path)
+    sock, name = connect_with_fds(a)
     a.held.append(sock)
-    raw.authenticate(sock, enable_fds=True)
-    name = raw.hello(sock)
     raw.wait_closed(sock, 0.05)  # read away NameAcquired
     return sock, name
 

@@ -16,7 +16,7 @@ from typing import Any
 from jeepney.bus_messages import message_bus
 
 from fuzz.clients.attack_base import Attacker
-from fuzz.clients.wire_attack import _connection, _fence
+from fuzz.clients.wire_attack import connect_with_fds, fence
 from fuzz.wire import match, transport
 from fuzz.wire import message as msgs
 from fuzz.wire import raw
@@ -40,7 +40,7 @@ def _fill(text: str, sender: str, interface: str) -> str:
 
 def match_rules(a: Attacker) -> dict[str, Any]:
     interface = f"org.busrig.Match.x{os.getpid()}"
-    emitter, ename = _connection(a)
+    emitter, ename = connect_with_fds(a)
     a.held.append(emitter)
     a.step("registered", unique_name=ename)
     rules, signals = _drawn(a)
@@ -49,7 +49,7 @@ def match_rules(a: Attacker) -> dict[str, Any]:
         if not a.time_left():
             break
         rule = _fill(text, ename, interface)
-        sock, name = _connection(a)
+        sock, name = connect_with_fds(a)
         a.held.append(sock)
         reply = raw.call(sock, message_bus.AddMatch(rule), serial=2, timeout=a.window(2.0))
         error = None if reply is None else reply.header.fields.get(4)
@@ -63,10 +63,10 @@ def match_rules(a: Attacker) -> dict[str, Any]:
         emitter.sendall(m.to_bytes())
         sent.append(t)
     a.step("match-signals", sender=ename, signals=sent)
-    _fence(emitter, transport.FrameReader(emitter), 1 << 30, a.window(2.0))
+    fence(emitter, transport.FrameReader(emitter), 1 << 30, a.window(2.0))
     for i, rule, sock, name, error in listeners:
         reader = transport.FrameReader(sock)
-        _done, frames = _fence(sock, reader, 1 << 30, a.window(2.0))
+        _done, frames = fence(sock, reader, 1 << 30, a.window(2.0))
         got = sorted({f.message.serial - FIRST_SERIAL for f in frames
                       if isinstance(f.message, Decoded) and f.message.type == 4
                       and f.message.fields.get(7, ("s", ""))[1] == ename})

@@ -34,14 +34,15 @@ PIPELINE_OFFSET = 1 << 29  # the serial of a pipelined case's second copy
 WINDOW_S = 0.5
 
 
-def _connection(a: Attacker) -> tuple[socket.socket, str]:
+def connect_with_fds(a: Attacker) -> tuple[socket.socket, str]:
+    """A registered raw connection that negotiated fd passing: (socket, unique name)."""
     sock = raw.connect_unix(a.path)
     raw.authenticate(sock, enable_fds=True)
     name = raw.hello(sock)
     return sock, name
 
 
-def _fence(sock: socket.socket, reader: transport.FrameReader, serial: int,
+def fence(sock: socket.socket, reader: transport.FrameReader, serial: int,
            seconds: float) -> tuple[bool, list[transport.Frame]]:
     """Ping the driver and read until its reply: (answered?, frames that came before it)."""
     ping = method_call("/org/freedesktop/DBus", "Ping", "org.freedesktop.DBus.Peer",
@@ -105,7 +106,7 @@ def _case_list(a: Attacker) -> Iterable[tuple[int, generate.WireCase]]:
 
 
 def wire(a: Attacker) -> dict[str, Any]:
-    receiver, rname = _connection(a)
+    receiver, rname = connect_with_fds(a)
     a.held.append(receiver)
     a.step("registered", unique_name=rname)
     interface = f"org.busrig.Wire.x{os.getpid()}"
@@ -136,7 +137,7 @@ def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, inte
                               "shape": _shape(case), "case": case.to_table(),
                               "size": len(data), "complete": judged.complete}
     try:
-        sender, sname = _connection(a)
+        sender, sname = connect_with_fds(a)
     except (OSError, ConnectionError, TimeoutError) as e:
         a.step("wire-case", **record, outcome="no-connection", error=f"{type(e).__name__}: {e}")
         return "no-connection"
@@ -168,10 +169,10 @@ def _run_case(a: Attacker, case: generate.WireCase, index: int, rname: str, inte
         if incomplete or "error" in record:
             answered, before = False, sreader.poll(a.window(window))
         else:
-            answered, before = _fence(sender, sreader, serial + FENCE_SERIAL_OFFSET,
+            answered, before = fence(sender, sreader, serial + FENCE_SERIAL_OFFSET,
                                       a.window(window))
         outcome = _sender_outcome(before, serial, answered, sreader.closed, incomplete)
-        _, arrived = _fence(reader.sock, reader, serial + 2 * FENCE_SERIAL_OFFSET,
+        _, arrived = fence(reader.sock, reader, serial + 2 * FENCE_SERIAL_OFFSET,
                             a.window(window))
         delivered = [f for f in arrived if _from(f, sname, serial)]
         if case.transport == "pipelined":
