@@ -18,6 +18,7 @@ from fuzz.errors import BusStartError
 from fuzz.faults import OPERATORS
 from fuzz.history import Journal
 from fuzz.triage.coredump import collect as collect_backtrace
+from fuzz.triage.crashlog import parse_crash
 from fuzz.watch.procstat import sample_process, uses_sanitizer
 from fuzz.watch.sockdiag import listener_pid
 
@@ -27,6 +28,7 @@ RESTART_EXIT_WAIT_S = 5.0
 LOG_TAIL_BYTES = 16000
 BUS_LOG_BYTES = 256 * 1024  # of the bus's log, recorded in the history at the end (bus-log)
 BUS_LOG_LINES = 2000
+DYING_GRACE_S = 3.0  # how long a bus that printed a crash report may take to end by itself
 SETTLE_START_S = 1.0
 SETTLE_S = 2.0  # how long the bus gets to forget departed clients before the final sample
 # Operators after which a pooled bus is not trusted for the next execution.
@@ -169,13 +171,37 @@ class BusSide:
             assert self.pool is not None
             self.pool.release(keep=True)
             return
-        if not self.exit_recorded and self.bus.alive():
+        if not self.exit_recorded and self.bus.alive() and not self._dying():
             self.rig.write("info", "bus-stop")
         self.bus.stop()
         if not self.exit_recorded:
             self.record_exit()
         if self.pool is not None:
             self.pool.release(keep=False)
+
+    def _dying(self) -> bool:
+        """A bus that printed a crash report during this run and is still alive is on its
+        way out (a Python relay unwinding its traceback, a sanitizer writing its report):
+        wait up to DYING_GRACE_S for it to end by itself, so its death is recorded as the
+        crash it is and not as the rig's stop."""
+        assert self.bus is not None
+        if parse_crash(self._run_output()) is None:
+            return False
+        deadline = time.monotonic() + DYING_GRACE_S
+        while time.monotonic() < deadline and self.bus.alive():
+            time.sleep(0.05)
+        return not self.bus.alive()
+
+    def _run_output(self, max_bytes: int = BUS_LOG_BYTES) -> str:
+        """What the bus printed during this run (its log since the run began), at most the
+        last `max_bytes`."""
+        assert self.bus is not None
+        try:
+            with open(self.bus.log_path, "rb") as f:
+                f.seek(max(self.log_offset, file_size(self.bus.log_path) - max_bytes))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def reusable(self, actions: list[str], hung: bool) -> bool:
         """A pooled bus goes on to the next execution only if this one left it untouched."""
@@ -189,13 +215,7 @@ class BusSide:
         """What the bus logged during this run, for the oracles whose excuses need the bus's
         own words (dbus-broker's quota lines): the last BUS_LOG_BYTES of it."""
         assert self.bus is not None
-        try:
-            with open(self.bus.log_path, "rb") as f:
-                f.seek(max(self.log_offset, file_size(self.bus.log_path) - BUS_LOG_BYTES))
-                text = f.read().decode(errors="replace")
-        except OSError:
-            return
-        self.rig.write("info", "bus-log", lines=text.splitlines()[-BUS_LOG_LINES:])
+        self.rig.write("info", "bus-log", lines=self._run_output().splitlines()[-BUS_LOG_LINES:])
 
     # --- measurements --------------------------------------------------------------------
 
