@@ -166,27 +166,62 @@ def _path_match(a: str, b: str) -> bool:
                                                                a.startswith(b))
 
 
-def matches(rule: Rule, msg: Signal) -> bool:
+# Deviations of released buses from the semantics above, each simulated exactly as the bus's
+# source has it, so the match oracle can say "the bus selects as if <quirk>" when that alone
+# explains what a listener got (fuzz/oracles/known.py says on which bus versions it is known).
+QUIRKS = {
+    # dbus-broker before v37, src/bus/match.c match_keys_match_metadata(): argN compared
+    # argument N's value but checked argument 0's type; argNpath's second prefix test took
+    # argument 0's value (bus1/dbus-broker commit f805f41, "fix matching against arguments
+    # beyond the zeroth"). Its message parser keeps the value of STRING and OBJECT_PATH
+    # arguments only (src/dbus/message.c).
+    "arg-index-0": "argN and argNpath look at argument 0's type or value, not argument N's",
+    # dbus-broker src/bus/match.c match_string_prefix(path, "/", '/', false): after the
+    # prefix "/" it wants the end or a '/', so path_namespace='/' matches the path "/" alone
+    # (bus1/dbus-broker#309).
+    "root-namespace-is-root": "path_namespace='/' matches the path '/' alone",
+}
+
+
+def _prefix_upto(string: str | None, prefix: str) -> bool:
+    """dbus-broker's match_string_prefix(string, prefix, '/', true): prefix is non-empty,
+    starts string, and is all of it or ends with '/' (the spec's argNpath half)."""
+    return string is not None and bool(prefix) and string.startswith(prefix) and \
+        (string == prefix or prefix.endswith("/"))
+
+
+def _arg_ok(n: int, how: str | None, value: str, args: tuple, quirks: frozenset[str]) -> bool:
+    if n >= len(args):
+        return False
+    code, arg = args[n]
+    if "arg-index-0" in quirks and how in (None, "path"):
+        kept = {i: a for i, (c, a) in enumerate(args) if c in "so"}  # what the parser keeps
+        if how is None:
+            return args[0][0] == "s" and kept.get(n) == value
+        return _prefix_upto(kept.get(n), value) or _prefix_upto(value, kept.get(0))
+    if how is None:
+        return code == "s" and arg == value
+    if how == "path":
+        return code in "so" and _path_match(arg, value)
+    return code == "s" and (arg == value or arg.startswith(value + "."))
+
+
+def matches(rule: Rule, msg: Signal, quirks: frozenset[str] = frozenset()) -> bool:
+    """Whether the rule selects the message under the specification, or under the given
+    QUIRKS of a released bus."""
     for key, value in rule.keys:
         m = _ARG.fullmatch(key)
         if m:
-            n, how = int(m.group(1)), m.group(2)
-            if n >= len(msg.args):
-                return False
-            code, arg = msg.args[n]
-            if how is None:
-                ok = code == "s" and arg == value
-            elif how == "path":
-                ok = code in "so" and _path_match(arg, value)
-            else:
-                ok = code == "s" and (arg == value or arg.startswith(value + "."))
-            if not ok:
+            if not _arg_ok(int(m.group(1)), m.group(2), value, msg.args, quirks):
                 return False
         elif key == "type":
             if msg.type != value:
                 return False
         elif key == "path_namespace":
-            if not (value == "/" or msg.path == value or msg.path.startswith(value + "/")):
+            if value == "/" and "root-namespace-is-root" in quirks:
+                if msg.path != "/":
+                    return False
+            elif not (value == "/" or msg.path == value or msg.path.startswith(value + "/")):
                 return False
         elif key == "eavesdrop":
             continue

@@ -139,7 +139,7 @@ def match_history(rule: str, received: list[int], error: str | None = None) -> H
 
 def test_match_oracle_both_ways():
     assert check_match(match_history("arg1='x'", [0, 1]).events) == []
-    assert [f.kind for f in check_match(match_history("arg1='x'", [1]).events)] == \
+    assert [f.kind for f in check_match(match_history("arg1='x'", [0]).events)] == \
         ["match-withheld:argN"]
     assert [f.kind for f in check_match(match_history("path='/a'", [0, 1]).events)] == \
         ["match-extra:exact"]
@@ -152,6 +152,25 @@ def test_match_oracle_both_ways():
         ["rule-refused:exact"]
     # Both buses refuse one argument twice; the specification is silent: either is fine.
     assert check_match(match_history("arg0='a',arg0path='/a'", [0]).events) == []
+
+
+def test_a_released_bus_quirk_that_explains_a_listener_exactly_names_the_finding():
+    """dbus-broker before v37 checked argument 0's type for arg1 (f805f41): the listener got
+    signal 1 alone. Two quirks met in one rule are two findings, each of them known."""
+    assert [f.kind for f in check_match(match_history("arg1='x'", [1]).events)] == \
+        ["match-as-if:arg-index-0"]
+    root = {"path": "/", "interface": "org.x.Y", "member": "A", "signature": "us",
+            "args": "[1, 'x']"}
+    h = match_history("arg1='x',path_namespace='/'", [])
+    signals, case = [e for e in h.events if e.op == "attack-step"]
+    signals.data["signals"] = SIGNALS + [root]
+    assert sorted(f.kind for f in check_match(h.events)) == \
+        ["match-as-if:arg-index-0", "match-as-if:root-namespace-is-root"]
+    case.data["received"] = [2]  # the root quirk alone
+    assert [f.kind for f in check_match(h.events)] == ["match-as-if:root-namespace-is-root"]
+    from fuzz.oracles.known import mark_known
+    assert all(f.known for f in mark_known(check_match(h.events), "dbus-broker", "dbus-broker 33"))
+    assert not any(f.known for f in mark_known(check_match(h.events), "dbus-daemon", "1.14.10"))
 
 
 def test_a_refusal_while_the_nemesis_works_on_the_bus_is_its_doing_a_corruption_is_not():

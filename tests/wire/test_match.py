@@ -100,3 +100,25 @@ def test_drawn_rules_are_valid_or_break_the_grammar_as_asked():
         bad = match.random_rule(rng, ":1.4", "org.busrig.Match.x1", valid=False)
         with pytest.raises(match.RuleError):
             match.parse_rule(bad)
+
+
+def test_the_quirks_simulate_dbus_broker_before_and_at_its_fixes():
+    """fuzz/wire/match.py QUIRKS, from dbus-broker's src/bus/match.c before f805f41 and at
+    #309: what the match oracle holds a listener against to name a known behaviour."""
+    q = frozenset({"arg-index-0"})
+    us = match.Signal(":1.1", "/a", "org.x.Y", "A", (("u", 1), ("s", "x")))
+    so = match.Signal(":1.1", "/a", "org.x.Y", "A", (("s", "a"), ("o", "/x")))
+    assert match.matches(match.parse_rule("arg1='x'"), us)
+    assert not match.matches(match.parse_rule("arg1='x'"), us, q)  # argument 0 is no STRING
+    assert not match.matches(match.parse_rule("arg1='/x'"), so)
+    assert match.matches(match.parse_rule("arg1='/x'"), so, q)  # an OBJECT_PATH passes
+    # argNpath's second half takes argument 0: arg0 '/a/' is a prefix of the rule's '/a/b'.
+    oo = match.Signal(":1.1", "/a", "org.x.Y", "A", (("o", "/a/"), ("o", "/z")))
+    assert not match.matches(match.parse_rule("arg1path='/a/b'"), oo)
+    assert match.matches(match.parse_rule("arg1path='/a/b'"), oo, q)
+    root = frozenset({"root-namespace-is-root"})
+    rule = match.parse_rule("path_namespace='/'")
+    assert all(match.matches(rule, match.Signal(":1.1", p, "org.x.Y", "A", ()))
+               for p in ("/", "/a", "/a/b"))
+    assert [p for p in ("/", "/a", "/a/b")
+            if match.matches(rule, match.Signal(":1.1", p, "org.x.Y", "A", ()), root)] == ["/"]
