@@ -177,7 +177,7 @@ def draw_param(rng: random.Random, op: str, name: str, p: Param, other_uids: boo
         return rng.choice([0, 64, 4096, 65536, 1 << 20])
     if isinstance(p.default, bool) or not isinstance(p.default, (int, float)):
         return None
-    if name == "seed" and op in ("wire", "match"):
+    if name == "seed" and op in ("wire", "driver-state", "match"):
         return rng.randrange(1 << 31)  # a seed there stands for a whole batch of messages
     if name in ("nice", "priority", "cpu", "fifo", "claim", "claim_uid", "claim_pid", "percent",
                 "fds", "limit", "depth", "seed"):
@@ -352,7 +352,7 @@ def _mutate_wire(rng, sc, _corpus, _other_uids) -> bool:
     """A grammar step's messages change: a seed becomes a few written-out cases, and one case
     gets one more mutation, another transport or byte order (or a new seed altogether)."""
     from fuzz.wire import generate, mutate
-    steps = [s for s in sc["schedule"] if s["action"] == "wire"]
+    steps = [s for s in sc["schedule"] if s["action"] in generate.WIRE_ACTIONS]
     if not steps:
         return False
     step = rng.choice(steps)
@@ -360,8 +360,7 @@ def _mutate_wire(rng, sc, _corpus, _other_uids) -> bool:
         if rng.random() < 0.5:
             step["seed"] = rng.randrange(1 << 31)
             return True
-        step["cases"] = [c.to_table() for c in generate.cases(int(step.get("seed", 0)),
-                                                              min(8, int(step.get("count", 8))))]
+        step["cases"] = generate.step_cases(step, limit=8)
         step.pop("seed", None)
         step.pop("count", None)
     i = rng.randrange(len(step["cases"]))

@@ -107,9 +107,8 @@ def _shrink_messages(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -
     from fuzz.wire import generate, match
     best = sc
     for i, step in enumerate(sc.get("schedule", [])):
-        if step.get("action") == "wire":
-            cases = step.get("cases") or [c.to_table() for c in generate.cases(
-                int(step.get("seed", 0)), int(step.get("count", 100)))]
+        if step.get("action") in generate.WIRE_ACTIONS:
+            cases = generate.step_cases(step)
             best = _explicit(best, i, cases=cases, seed=None, count=None)
             kept = ddmin(cases, lambda cs: bool(cs) and test(_explicit(best, i, cases=cs)))
             best = _explicit(best, i, cases=kept)
@@ -119,12 +118,7 @@ def _shrink_messages(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -
                     for c in generate.shrink(generate.WireCase.from_table(
                         b["schedule"][i]["cases"][j]))])
         elif step.get("action") == "match":
-            rules, signals = step.get("rule_list"), step.get("signal_list")
-            if not rules and not signals:
-                rules, signals = match.draw(int(step.get("seed", 0)), int(step.get("rules", 12)),
-                                            int(step.get("signals", 24)),
-                                            float(step.get("invalid", 0.2)), "$sender",
-                                            "$interface")
+            rules, signals = match.step_draw(step)
             best = _explicit(best, i, rule_list=rules, signal_list=signals)
             rules = ddmin(rules, lambda rs: bool(rs) and test(_explicit(best, i, rule_list=rs)))
             best = _explicit(best, i, rule_list=rules)

@@ -97,15 +97,16 @@ def summary(m: Decoded | Invalid, fds: list[int]) -> dict[str, Any]:
             "body": _digest(m.body), "fds": [_identity(fd) for fd in fds]}
 
 
-def _case_list(a: Attacker) -> Iterable[tuple[int, generate.WireCase]]:
+def _case_list(a: Attacker, state: bool) -> Iterable[tuple[int, generate.WireCase]]:
     tables = a.p.get("cases")
     if tables:
         return enumerate(generate.WireCase.from_table(t, f"cases[{i}]")
                          for i, t in enumerate(tables))
-    return enumerate(generate.cases(int(a.p.get("seed", 0)), int(a.p.get("count", 100))))
+    return enumerate(generate.cases(int(a.p.get("seed", 0)), int(a.p.get("count", 100)),
+                                    state))
 
 
-def wire(a: Attacker) -> dict[str, Any]:
+def wire(a: Attacker, state: bool = False) -> dict[str, Any]:
     receiver, rname = connect_with_fds(a)
     a.held.append(receiver)
     a.step("registered", unique_name=rname)
@@ -115,7 +116,7 @@ def wire(a: Attacker) -> dict[str, Any]:
     window = float(a.p.get("window", WINDOW_S))
     tally: dict[str, int] = {}
     ran = 0
-    for index, case in _case_list(a):
+    for index, case in _case_list(a, state):
         if not a.time_left():
             break
         outcome = _run_case(a, case, index, rname, interface, reader, window)
@@ -224,4 +225,10 @@ def _shape(case: generate.WireCase) -> str:
     return f"{case.kind}/{names}/{case.transport}"
 
 
-ATTACKS = {"wire": wire}
+def driver_state(a: Attacker) -> dict[str, Any]:
+    """The `wire` attack on driver calls, half of them to methods whose effect outlives the
+    connection (generate.STATE_CALLS): its operator taints the bus."""
+    return wire(a, state=True)
+
+
+ATTACKS = {"wire": wire, "driver-state": driver_state}

@@ -153,6 +153,12 @@ RULES = (
     DocRule("wire-lenient", "a rule the specification states without requiring a bus to"
             " check it (fds sent before their message, an h index past UNIX_FDS)",
             "fuzz/wire/validate.py LENIENT (docs/wire.md)", _wire_trait("lenient")),
+    DocRule("match-eavesdrop", "a match rule with the eavesdrop key: dbus-broker refuses it in"
+            " AddMatch (it does not implement eavesdropping), dbus-daemon takes it and may"
+            " deliver unicast signals addressed to others",
+            "dbus-broker src/bus/match.c match_keys_assign(); D-Bus Specification, Match Rules"
+            " (eavesdrop)",
+            lambda d: d.field.startswith("match rule") and "eavesdrop" in d.key.partition("[")[2]),
     DocRule("wire-incomplete", "bytes whose header claims more than was sent: one bus waits"
             " for the rest, the other refuses the lengths at once; neither delivers",
             "D-Bus Specification, Message Format (lengths); the wire oracle's rule (b)",

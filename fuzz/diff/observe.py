@@ -113,7 +113,8 @@ def observe(events: Sequence[Event]) -> Observation:
                 str(e.get("outcome"))
             continue
         if e.op == "attack-step" and e.get("step") == "match-case":
-            obs.values[f"{e.process} match rule {e.get('n')}"] = \
+            traits = " [eavesdrop]" if "eavesdrop=" in str(e.get("rule")) else ""
+            obs.values[f"{e.process} match rule {e.get('n')}{traits}"] = \
                 f"{e.get('error') or 'taken'}: {e.get('received')}"
             continue
         if e.process in RIG_PROCESSES or e.op in IGNORED_OPS:

@@ -44,20 +44,36 @@ HELP = {
     "reload": "ReloadConfig `count` times; before and after each, ask for the name `own`",
     "wire": "messages from the D-Bus grammar (`count` drawn from `seed`, or the `cases` given),"
             " each on its own connection to a receiver of the attacker's",
+    "driver-state": "driver calls from the grammar (`count` drawn from `seed`, or the `cases`"
+                    " given), half of them changing the bus for its lifetime"
+                    " (UpdateActivationEnvironment)",
     "match": "match rules from the grammar on listeners of their own, then broadcasts from one"
              " emitter; what each got is held against the rig's reference semantics",
 }
 
-def _cases_ok(tables: list) -> str | None:
-    from fuzz.wire.generate import CaseError, WireCase
+def _cases_ok(tables: list, state: bool = False) -> str | None:
+    from fuzz.wire.generate import STATE_CALLS, CaseError, WireCase
     try:
         for i, t in enumerate(tables):
             if not isinstance(t, dict):
                 return f"cases[{i}] must be a table"
-            WireCase.from_table(t, f"cases[{i}]")
+            case = WireCase.from_table(t, f"cases[{i}]")
+            if not state and case.kind == "driver" and case.member in STATE_CALLS:
+                return (f"cases[{i}].member: {case.member} changes the bus for its lifetime;"
+                        " such cases go in a driver-state action (a pooled bus is then not"
+                        " reused)")
     except CaseError as e:
         return str(e)
     return None
+
+
+def _grammar_params(state: bool) -> dict[str, Param]:
+    """The parameters of the actions that run grammar cases (wire, driver-state)."""
+    return {"seed": Param(int, 0, non_negative, "which cases (fuzz/wire/generate.py)"),
+            "count": Param(int, 100, positive, "how many cases to draw from the seed"),
+            "cases": Param(list, None, lambda tables: _cases_ok(tables, state),
+                           "explicit case tables (docs/wire.md); they replace seed and count"),
+            "window": Param(float, 0.5, positive, "seconds to wait for one case's answers")}
 
 
 def _rules_ok(rules: list) -> str | None:
@@ -121,11 +137,8 @@ SPECIFIC: dict[str, dict[str, Param]] = {
     "reload": {"count": Param(int, 5, positive),
                "own": Param(str, "org.busrig.AliasDenied", None,
                             "a name the policy may deny the attacker's user")},
-    "wire": {"seed": Param(int, 0, non_negative, "which cases (fuzz/wire/generate.py)"),
-             "count": Param(int, 100, positive, "how many cases to draw from the seed"),
-             "cases": Param(list, None, _cases_ok, "explicit case tables (docs/wire.md); they"
-                                                   " replace seed and count"),
-             "window": Param(float, 0.5, positive, "seconds to wait for one case's answers")},
+    "wire": _grammar_params(state=False),
+    "driver-state": _grammar_params(state=True),
     "match": {"seed": Param(int, 0, non_negative, "which rules and signals"),
               "rules": Param(int, 12, positive, "rules to draw (one listener each)"),
               "signals": Param(int, 24, positive, "broadcast signals to draw"),
@@ -148,5 +161,6 @@ def _attack(kind: str):
 
 # sasl mostly waits (a slow handshake per abuse); activation needs activatable names set up.
 OPERATORS = [Operator(kind, "attack", HELP[kind], _attack(kind), {**COMMON, **SPECIFIC[kind]},
-                      slow=kind == "sasl", needs_bus_setup=kind == "activation")
+                      slow=kind == "sasl", needs_bus_setup=kind == "activation",
+                      taints_bus=kind == "driver-state")
              for kind in ATTACKS]

@@ -124,9 +124,15 @@ EXCUSES: tuple[Excuse, ...] = (
 )
 
 
+# A call to the driver is a valid message too: what excuses refusing one excuses the other.
+SAME_EXCUSES = {"driver-call-refused": "valid-refused"}
+
+
 def excuse_for(kind: str, bus: str, case: Case) -> tuple[Excuse, str] | None:
+    base = kind.split(":")[0]
+    base = SAME_EXCUSES.get(base, base)
     for x in EXCUSES:
-        if x.kind == kind.split(":")[0] and x.bus == bus:
+        if x.kind == base and x.bus == bus:
             shown = x.evidence(case)
             if shown:
                 return x, shown

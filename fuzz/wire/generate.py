@@ -51,8 +51,16 @@ DRIVER_CALLS = {
     "GetAdtAuditSessionData": "s", "GetConnectionSELinuxSecurityContext": "s",
     "ListQueuedOwners": "s", "RequestName": "su", "ReleaseName": "s", "AddMatch": "s",
     "RemoveMatch": "s", "StartServiceByName": "su", "Ping": "", "Get": "ss", "GetAll": "s",
+    "BecomeMonitor": "asu",
 }
+# Driver methods whose effect outlives the connection: the activation environment stays for
+# the bus's lifetime (D-Bus Specification, UpdateActivationEnvironment). Only the tainting
+# `driver-state` action draws them, so a pooled bus is not reused after them.
+STATE_CALLS = {"UpdateActivationEnvironment": "a{ss}"}
+# The actions that run grammar cases (fuzz/clients/wire_attack.py): `driver-state` taints.
+WIRE_ACTIONS = ("wire", "driver-state")
 DRIVER_INTERFACE = {"Introspect": "org.freedesktop.DBus.Introspectable",
+                    "BecomeMonitor": "org.freedesktop.DBus.Monitoring",
                     "Ping": "org.freedesktop.DBus.Peer",
                     "Get": "org.freedesktop.DBus.Properties",
                     "GetAll": "org.freedesktop.DBus.Properties"}
@@ -153,18 +161,37 @@ class WireCase:
 DRAW_RECEIVER, DRAW_INTERFACE = ":1.42", "org.busrig.Wire.x1"
 
 
+MATCH_TEXTS = ["", "type='signal'", "type='bogus'", "sender=", "arg64='x'",
+               "arg0namespace='a.b'", "path_namespace='/'", "eavesdrop=true",
+               "type='signal',type='signal'", "x" * 1025, "member='a\\'b'",
+               "interface='org.x.Y',bogus='1'"]
+ENV_KEYS = ["", "=", "A=B", "PATH", "LD_PRELOAD", "DBUS_STARTER_ADDRESS",
+            "DBUS_STARTER_BUS_TYPE", "BUSRIG_X", "x" * 4096, "\u00e9"]
+ENV_VALUES = ["", "x", "/tmp", "a=b", "\u00e9", "x" * 65536]
+
+
+def _environment(rng: random.Random) -> dict[str, str]:
+    """An activation environment: odd keys (empty, with '=', the bus's own DBUS_STARTER_*),
+    odd values, sometimes a thousand entries."""
+    n = rng.choice([0, 1, 2, 3, 1000]) if rng.random() < 0.9 else 1
+    return {(rng.choice(ENV_KEYS) if i < 3 else f"BUSRIG_{i}"):
+            (rng.choice(ENV_VALUES) if i < 3 else "x") for i in range(n)}
+
+
 def _driver_args(rng: random.Random, member: str) -> list[Any]:
     names = [":1.1", ":1.9999", "org.busrig.Echo", "org.freedesktop.DBus", "", "a", ":",
              "org.busrig." + "x" * 250, "1a.b", "org.busrig.Wire"]
+    if member == "BecomeMonitor":  # rules (valid, invalid, none), flags (must be 0)
+        rules = [rng.choice(MATCH_TEXTS) for _ in range(rng.choice([0, 1, 2, 3]))]
+        return [rules, rng.choice([0, 0, 1, 0xFFFFFFFF])]
+    if member == "UpdateActivationEnvironment":
+        return [_environment(rng)]
     out: list[Any] = []
     for code in DRIVER_CALLS[member]:
         if code == "u":
             out.append(rng.choice([0, 1, 2, 4, 7, 8, 0xFFFFFFFF]))
         elif member in ("AddMatch", "RemoveMatch"):
-            out.append(rng.choice(["", "type='signal'", "type='bogus'", "sender=", "arg64='x'",
-                                   "arg0namespace='a.b'", "path_namespace='/'", "eavesdrop=true",
-                                   "type='signal',type='signal'", "x" * 1025,
-                                   "member='a\\'b'", "interface='org.x.Y',bogus='1'"]))
+            out.append(rng.choice(MATCH_TEXTS))
         elif member in ("Get", "GetAll") and not out:
             out.append(rng.choice(["org.freedesktop.DBus", "org.freedesktop.DBus.Debug.Stats",
                                    "", "x"]))
@@ -194,14 +221,16 @@ def _signature(rng: random.Random) -> tuple[str, list[Any] | None, int]:
     return sigs.random_signature(rng), None, 0
 
 
-def draw_case(rng: random.Random) -> WireCase:
+def draw_case(rng: random.Random, state: bool = False) -> WireCase:
     """One case from the grammar: a message of a random kind and signature, 0 to 3
-    mutations (a quarter of the cases stay valid), a random transport."""
-    kind = rng.choices(KINDS, weights=(40, 22, 10, 10, 6, 12))[0]
+    mutations (a quarter of the cases stay valid), a random transport. With `state`, a
+    driver call, half of them to the methods that change the bus for its lifetime."""
+    kind = "driver" if state else rng.choices(KINDS, weights=(40, 22, 10, 10, 6, 12))[0]
     case = WireCase(kind=kind, endian="B" if rng.random() < 0.3 else "l")
     if kind == "driver":
-        case.member = rng.choice(list(DRIVER_CALLS))
-        case.signature = DRIVER_CALLS[case.member]
+        calls = STATE_CALLS if state and rng.random() < 0.5 else DRIVER_CALLS
+        case.member = rng.choice(list(calls))
+        case.signature = calls[case.member]
         case.body = _driver_args(rng, case.member)
     else:
         case.member = rng.choice(["Probe", "Probe", "Ping", "x" * 255])
@@ -243,11 +272,23 @@ def _approx_size(value: Any) -> int:
     return 8
 
 
-def cases(seed: int, count: int) -> Iterator[WireCase]:
-    """`count` cases drawn from `seed`: the same seed gives the same cases on any machine."""
+def cases(seed: int, count: int, state: bool = False) -> Iterator[WireCase]:
+    """`count` cases drawn from `seed`: the same seed gives the same cases on any machine
+    (`state`: the driver-state action's cases, see draw_case)."""
     rng = random.Random(seed)
     for _ in range(count):
-        yield draw_case(rng)
+        yield draw_case(rng, state)
+
+
+def step_cases(step: dict[str, Any], limit: int | None = None) -> list[dict[str, Any]]:
+    """The case tables a scenario step of one of WIRE_ACTIONS runs: its `cases`, or (at most
+    `limit` of) those its seed draws."""
+    if step.get("cases"):
+        return list(step["cases"])
+    count = int(step.get("count", 100))
+    return [c.to_table() for c in cases(int(step.get("seed", 0)),
+                                        min(count, limit) if limit else count,
+                                        step.get("action") == "driver-state")]
 
 
 # --- shrinking ------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ Semantics, as the specification gives them:
   ends with '/' and is a prefix of the other;
 - arg0namespace='a.b' matches when argument 0 is a STRING equal to a.b or starting with a.b.;
 - eavesdrop='true'|'false';
-- a key given twice, an unknown key, N above 63, and a rule over 1024 bytes (dbus-daemon's
-  DBUS_MAXIMUM_MATCH_RULE_LENGTH, dbus-broker's MATCH_RULE_LENGTH_MAX) are errors.
+- an unknown key, N above 63, and a rule over 1024 bytes (dbus-daemon's
+  DBUS_MAXIMUM_MATCH_RULE_LENGTH, dbus-broker's MATCH_RULE_LENGTH_MAX) are errors; a key given
+  twice is one both buses refuse but the specification does not name (dbus-daemon takes
+  eavesdrop twice on purpose), so a bus may take it.
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ class Rule:
             m = _ARG.fullmatch(k)
             if m:
                 out.add(("arg0" if m.group(1) == "0" else "argN") + (m.group(2) or ""))
-            elif k == "path_namespace":
+            elif k in ("path_namespace", "destination"):
                 out.add(k)
+            elif k == "eavesdrop" and _v == "true":
+                out.add(k)
+            elif k == "sender" and not _v.startswith(":"):
+                out.add("sender-name")  # a well-known name: the bus follows its owner
         return "+".join(sorted(out)) or "exact"
 
 
@@ -78,7 +84,8 @@ class Signal:
     member: str
     args: tuple[tuple[str, Any], ...] = ()   # (type code, value) per argument
     type: str = "signal"
-    destination: str | None = None
+    destination: str | None = None  # None: a broadcast
+    sender_names: tuple[str, ...] = ()  # well-known names the sender owns
 
 
 def _split(text: str) -> list[tuple[str, str]]:
@@ -125,7 +132,9 @@ def parse_rule(text: str) -> Rule:
     arg_slots: set[str] = set()
     for key, value in pairs:
         if key in seen:
-            raise RuleError(f"{key!r} given twice")
+            # The specification is silent; both buses refuse most keys given twice, and
+            # dbus-daemon takes eavesdrop twice on purpose (bus/signals.c: tools prepend it).
+            raise RuleError(f"{key!r} given twice", spec=False)
         seen.add(key)
         m = _ARG.fullmatch(key)
         if m:
@@ -180,6 +189,11 @@ QUIRKS = {
     # prefix "/" it wants the end or a '/', so path_namespace='/' matches the path "/" alone
     # (bus1/dbus-broker#309).
     "root-namespace-is-root": "path_namespace='/' matches the path '/' alone",
+    # dbus-broker src/bus/match.c: match_keys_assign() validates and keeps the destination
+    # key, match_keys_match_metadata() never compares it, so a rule naming a destination
+    # also takes broadcasts (found by the rig on dbus-broker 33 and at v37-100-gd48e5d5;
+    # related: bus1/dbus-broker#232, BecomeMonitor with destination matching).
+    "destination-ignored": "the rule's destination key is ignored",
 }
 
 
@@ -196,6 +210,8 @@ def _arg_ok(n: int, how: str | None, value: str, args: tuple, quirks: frozenset[
     code, arg = args[n]
     if "arg-index-0" in quirks and how in (None, "path"):
         kept = {i: a for i, (c, a) in enumerate(args) if c in "so"}  # what the parser keeps
+        if n > max(kept, default=-1):
+            return False  # its n_args counts up to the last STRING or OBJECT_PATH argument
         if how is None:
             return args[0][0] == "s" and kept.get(n) == value
         return _prefix_upto(kept.get(n), value) or _prefix_upto(value, kept.get(0))
@@ -226,11 +242,34 @@ def matches(rule: Rule, msg: Signal, quirks: frozenset[str] = frozenset()) -> bo
         elif key == "eavesdrop":
             continue
         elif key == "destination":
-            if msg.destination != value:
+            if msg.destination != value and "destination-ignored" not in quirks:
+                return False
+        elif key == "sender":
+            if value != msg.sender and value not in msg.sender_names:
                 return False
         elif getattr(msg, key) != value:
             return False
     return True
+
+
+MUST, MAY, NEVER = "must", "may", "never"
+
+
+def delivery(rule: Rule | None, msg: Signal, listener: str,
+             quirks: frozenset[str] = frozenset()) -> str:
+    """Whether a listener holding `rule` (None: its AddMatch was refused) must, may or must
+    never get the signal ("Message Bus Message Routing"): a unicast signal reaches its
+    destination whatever its rules; a broadcast reaches the rules that match it; a unicast
+    signal to another connection reaches only an eavesdrop='true' rule that matches it, and
+    even then a bus may refuse eavesdropping ("Message bus implementations may restrict match
+    rules with eavesdrop='true'"; dbus-broker does not implement it)."""
+    if msg.destination == listener:
+        return MUST
+    if rule is None or not matches(rule, msg, quirks):
+        return NEVER
+    if msg.destination is None:
+        return MUST
+    return MAY if rule.get("eavesdrop") == "true" else NEVER
 
 
 def quote(value: str) -> str:
@@ -252,32 +291,44 @@ STRINGS = ("a", "a.b", "a.b.c", "ab", "/a/", "/a/b", "/ab", "x'y", "", "a,b")
 def signal_table(sig: Signal) -> dict[str, Any]:
     """A signal as a case file holds it (the sender is the attack's emitter, filled in)."""
     from fuzz.wire.values import render as render_value
-    return {"path": sig.path, "interface": sig.interface, "member": sig.member,
-            "signature": "".join(code for code, _ in sig.args),
-            "args": render_value([v for _, v in sig.args])}
+    out = {"path": sig.path, "interface": sig.interface, "member": sig.member,
+           "signature": "".join(code for code, _ in sig.args),
+           "args": render_value([v for _, v in sig.args])}
+    if sig.destination is not None:
+        out["destination"] = sig.destination
+    return out
 
 
-def signal_from_table(t: dict[str, Any], sender: str) -> Signal:
+def signal_from_table(t: dict[str, Any], sender: str,
+                      sender_names: tuple[str, ...] = ()) -> Signal:
     from fuzz.wire.values import check_body, parse_text
     values = parse_text(t.get("args", "[]"))
     check_body(t.get("signature", ""), values, "signal.args")
     return Signal(sender, t["path"], t["interface"], t["member"],
-                  tuple(zip(t.get("signature", ""), values)))
+                  tuple(zip(t.get("signature", ""), values)),
+                  destination=t.get("destination"), sender_names=sender_names)
 
 
-def random_signal(rng: random.Random, sender: str, interface: str) -> Signal:
+def random_signal(rng: random.Random, sender: str, interface: str,
+                  listeners: int = 0) -> Signal:
+    """A signal over the shared vocabulary; a fifth of them unicast to one of `listeners`
+    (named `$listenerK`, filled in when the attack runs)."""
     args = []
     for _ in range(rng.randint(0, 3)):
         code = rng.choice("ssso" + "u")
         args.append((code, rng.choice(PATHS) if code == "o" else
                      rng.randrange(3) if code == "u" else rng.choice(STRINGS)))
+    destination = f"$listener{rng.randrange(listeners)}" \
+        if listeners and rng.random() < 0.2 else None
     return Signal(sender, rng.choice(PATHS), rng.choice([interface, interface + ".Sub"]),
-                  rng.choice(MEMBERS), tuple(args))
+                  rng.choice(MEMBERS), tuple(args), destination=destination)
 
 
-def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = True) -> str:
+def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = True,
+                listeners: int = 0, name: str | None = None) -> str:
     """A rule over the same vocabulary as random_signal (so they often meet); `valid=False`
-    breaks one rule of the grammar."""
+    breaks one rule of the grammar. `sender` may be the emitter's well-known `name`; a rule
+    may ask to eavesdrop or name one of `listeners` as destination."""
     keys: list[tuple[str, str]] = [("type", "signal")] if rng.random() < 0.5 else []
     exact = ["interface", "member", "path", "sender"]
     special = ["path_namespace", "argN", "argNpath", "arg0namespace"]
@@ -285,6 +336,10 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
     # sometimes two (their interplay), sometimes none.
     n_special = rng.choices((0, 1, 2), weights=(15, 70, 15))[0]
     chosen = rng.sample(exact, rng.randint(0, 2)) + rng.sample(special, n_special)
+    if listeners and rng.random() < 0.1:
+        chosen.append("destination")
+    if rng.random() < 0.15:
+        chosen.append("eavesdrop")
     rng.shuffle(chosen)
     for key in chosen:
         if key == "interface":
@@ -296,7 +351,11 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
                 continue
             keys.append((key, rng.choice(PATHS)))
         elif key == "sender":
-            keys.append((key, sender))
+            keys.append((key, name if name and rng.random() < 0.5 else sender))
+        elif key == "destination":
+            keys.append((key, f"$listener{rng.randrange(listeners)}"))
+        elif key == "eavesdrop":
+            keys.append((key, rng.choice(["true", "true", "false"])))
         elif key == "argN":
             keys.append((f"arg{rng.randrange(3)}", rng.choice(STRINGS)))
         elif key == "argNpath":
@@ -316,13 +375,27 @@ def random_rule(rng: random.Random, sender: str, interface: str, valid: bool = T
 
 
 def draw(seed: int, rules: int, signals: int, invalid: float, sender: str,
-         interface: str) -> tuple[list[str], list[dict[str, Any]]]:
+         interface: str, name: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The rules and signals a `match` attack with this seed uses (placeholders for the
-    emitter and the interface, filled in when it runs)."""
+    emitter, its well-known name, the interface and the listeners, filled in when it runs)."""
     rng = random.Random(seed)
-    drawn = [random_rule(rng, sender, interface, valid=rng.random() >= invalid)
-             for _ in range(rules)]
-    return drawn, [signal_table(random_signal(rng, sender, interface)) for _ in range(signals)]
+    drawn = [random_rule(rng, sender, interface, valid=rng.random() >= invalid,
+                         listeners=rules, name=name) for _ in range(rules)]
+    return drawn, [signal_table(random_signal(rng, sender, interface, rules))
+                   for _ in range(signals)]
+
+
+# Placeholders in drawn and written-out rules and signals, filled in when the attack runs.
+SENDER, INTERFACE, NAME, LISTENER = "$sender", "$interface", "$name", "$listener"
+
+
+def step_draw(params: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The rules and signals a `match` step runs: its explicit lists, or its seed's draw."""
+    if params.get("rule_list") or params.get("signal_list"):
+        return list(params.get("rule_list") or []), list(params.get("signal_list") or [])
+    return draw(int(params.get("seed", 0)), int(params.get("rules", 12)),
+                int(params.get("signals", 24)), float(params.get("invalid", 0.2)), SENDER,
+                INTERFACE, NAME)
 
 
 def shrink_rule(text: str) -> list[str]:

@@ -94,27 +94,67 @@ def test_wire_oracle_fires_on_a_corrupting_relay_only(flags: str, expected: set,
 def test_match_rules_select_what_the_reference_says(bus: str, tmp_path: Path, rig_tmp: Path):
     # Rules every bus version gets right; the known broker bugs are in
     # scenarios/wire_match_rules.toml (allowed, never required: fuzz/oracles/known.py).
+    # A unicast signal reaches its destination (the second listener) whatever its rule and
+    # no one else; a sender rule on the emitter's well-known name follows its owner.
     sc = {"name": "m", "clients": [{"role": "service"}],
           "schedule": [{"at": 0.2, "action": "match", "duration": 8.0,
                         "rule_list": ["member='A'", "arg0='x'", "path_namespace='/a'",
-                                      "arg0path='/a/'", "arg0namespace='a.b'", "bogus='1'"],
+                                      "arg0path='/a/'", "arg0namespace='a.b'", "bogus='1'",
+                                      "sender='$name',member='B'"],
                         "signal_list": [
                             {"path": "/a", "interface": "$interface", "member": "A",
                              "signature": "s", "args": "['x']"},
                             {"path": "/a/b", "interface": "$interface", "member": "B",
                              "signature": "s", "args": "['a.b.c']"},
                             {"path": "/ab", "interface": "$interface", "member": "B",
-                             "signature": "o", "args": "['/a/b']"}]}],
+                             "signature": "o", "args": "['/a/b']"},
+                            {"path": "/a", "interface": "$interface", "member": "A",
+                             "signature": "s", "args": "['x']", "destination": "$listener1"}]}],
           "bound": {"duration": 12}}
     path = tmp_path / "m.toml"
     path.write_text(tomli_w.dumps(sc))
     run = run_rig("run", str(path), "--bus", bus, out=tmp_path / "out", tmpdir=rig_tmp)
-    cases = {e.get("rule"): e.data for e in run.history
+    cases = {e.get("n"): e.data for e in run.history
              if e.op == "attack-step" and e.get("step") == "match-case"}
-    assert cases["member='A'"]["received"] == [0]
-    assert cases["arg0='x'"]["received"] == [0]
-    assert cases["path_namespace='/a'"]["received"] == [0, 1]
-    assert cases["arg0path='/a/'"]["received"] == [2]
-    assert cases["arg0namespace='a.b'"]["received"] == [1]
-    assert cases["bogus='1'"]["error"] == "org.freedesktop.DBus.Error.MatchRuleInvalid"
+    assert [cases[n]["received"] for n in range(7) if n != 5] == \
+        [[0], [0, 3], [0, 1], [2], [1], [1, 2]], run.findings
+    assert cases[5]["error"] == "org.freedesktop.DBus.Error.MatchRuleInvalid"
+    assert cases[6]["rule"].startswith("sender='org.busrig.Match.x")
     assert not [f for f in run.findings if f["oracle"] == "match"], run.findings
+
+
+@pytest.mark.timeout(120)
+def test_driver_calls_that_change_the_bus_are_answered_and_taint_it(bus: str, tmp_path: Path,
+                                                                    rig_tmp: Path):
+    """UpdateActivationEnvironment with odd keys and a thousand entries, BecomeMonitor with
+    drawn rule lists and flags: the driver answers each (or refuses the sender where its
+    documentation says so), and the operator marks the bus as not reusable."""
+    from fuzz.faults import OPERATORS
+    from fuzz.wire.generate import STATE_CALLS, step_cases
+    step = {"at": 0.2, "action": "driver-state", "seed": 3, "count": 40, "duration": 20.0}
+    assert {c["member"] for c in step_cases(step)} & set(STATE_CALLS)
+    assert OPERATORS["driver-state"].taints_bus and not OPERATORS["wire"].taints_bus
+    sc = {"name": "driver_state", "clients": [{"role": "service"}], "schedule": [step],
+          "bound": {"duration": 25}}
+    path = tmp_path / "driver_state.toml"
+    path.write_text(tomli_w.dumps(sc))
+    run = run_rig("run", str(path), "--bus", bus, out=tmp_path / "out", tmpdir=rig_tmp)
+    steps = wire_steps(run)
+    assert len(steps) == 40, run.stdout + run.stderr
+    assert not [f for f in run.findings if f["oracle"] == "wire" and not f.get("by_policy")], \
+        run.findings
+    answered = [s for s in steps if s["verdict"] == "valid" and s["case"]["member"] in STATE_CALLS]
+    assert answered and all(s["outcome"] == "reply" or s["outcome"].startswith("error:")
+                            for s in answered), answered
+
+
+def test_a_wire_step_may_not_change_the_bus_for_its_lifetime(tmp_path: Path):
+    sc = {"name": "x", "clients": [{"role": "service"}],
+          "schedule": [{"at": 0.2, "action": "wire", "cases": [
+              {"kind": "driver", "member": "UpdateActivationEnvironment", "signature": "a{ss}",
+               "body": "[{'A': 'b'}]"}]}]}
+    path = tmp_path / "x.toml"
+    path.write_text(tomli_w.dumps(sc))
+    run = run_rig("run", str(path), out=tmp_path / "out")
+    assert run.returncode != 0
+    assert "cases[0].member" in run.stdout + run.stderr and "driver-state" in run.stdout + run.stderr

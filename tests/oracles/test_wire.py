@@ -72,6 +72,9 @@ def test_daemon_field_10_excuse_needs_the_field():
     as_path = summary(fields={**FIELDS, "10": ["o", "'/x'"]})
     assert kinds(wire(outcome="disconnected", sent=as_path))[0][1] is False
     assert kinds(wire("dbus-broker", outcome="disconnected", sent=with_field))[0][1] is False
+    # A driver call is a valid message too: the same excuse, the same evidence.
+    assert kinds(wire(outcome="disconnected", kind="driver", sent=with_field)) == \
+        [("driver-call-refused", True)]
 
 
 def test_daemon_size_and_fd_limits_excuse_only_past_the_limit():
@@ -129,9 +132,12 @@ SIGNALS = [{"path": "/a", "interface": "org.x.Y", "member": "A", "signature": "u
             "args": "['a', 'x']"}]
 
 
-def match_history(rule: str, received: list[int], error: str | None = None) -> H:
-    h = H("dbus-broker")
-    h.add("attacker.1", "ok", "attack-step", step="match-signals", sender=SENDER, signals=SIGNALS)
+def match_history(rule: str, received: list[int], error: str | None = None,
+                  signals: list | None = None, names: list | None = None,
+                  bus: str = "dbus-broker") -> H:
+    h = H(bus)
+    h.add("attacker.1", "ok", "attack-step", step="match-signals", sender=SENDER,
+          signals=SIGNALS if signals is None else signals, names=names or [])
     h.add("attacker.1", "ok", "attack-step", step="match-case", n=0, rule=rule, error=error,
           received=received, listener=":1.5")
     return h
@@ -171,6 +177,45 @@ def test_a_released_bus_quirk_that_explains_a_listener_exactly_names_the_finding
     from fuzz.oracles.known import mark_known
     assert all(f.known for f in mark_known(check_match(h.events), "dbus-broker", "dbus-broker 33"))
     assert not any(f.known for f in mark_known(check_match(h.events), "dbus-daemon", "1.14.10"))
+
+
+def test_unicast_signals_reach_their_destination_and_no_one_else_but_eavesdroppers():
+    """"Message Bus Message Routing": a unicast signal reaches its destination whatever its
+    rules; another listener only through a matching eavesdrop='true' rule, which a bus may
+    refuse to honour."""
+    to_me = {**SIGNALS[1], "destination": ":1.5"}  # match_history's listener
+    to_other = {**SIGNALS[1], "destination": ":1.77"}
+
+    def judged(rule, received, signals, **kw):
+        return [(f.kind, f.by_policy) for f in
+                check_match(match_history(rule, received, signals=signals, **kw).events)]
+    assert judged("member='B'", [0], [to_me]) == []  # no rule needed
+    assert judged("member='B'", [], [to_me]) == [("unicast-withheld", False)]
+    assert judged("member='A'", [], [to_other]) == []
+    assert judged("member='A'", [0], [to_other]) == [("unicast-leaked:exact", False)]
+    assert judged("member='A',eavesdrop='true'", [0], [to_other], bus="dbus-daemon") == []
+    assert judged("member='A',eavesdrop='true'", [], [to_other], bus="dbus-daemon") == []
+    # dbus-broker refuses the eavesdrop key in AddMatch (src/bus/match.c): documented.
+    assert judged("member='A',eavesdrop='false'", [], [to_other],
+                  error="org.freedesktop.DBus.Error.MatchRuleInvalid") == \
+        [("rule-refused:eavesdrop", True)]
+    assert judged("member='A',eavesdrop='false'", [], [to_other], bus="dbus-daemon",
+                  error="org.freedesktop.DBus.Error.MatchRuleInvalid") == \
+        [("rule-refused:exact", False)]  # eavesdrop='false' is the default behaviour
+    # A refused rule still leaves the listener its own unicast signals.
+    assert judged("bogus='1'", [], [to_me], error="org.freedesktop.DBus.Error."
+                  "MatchRuleInvalid") == [("unicast-withheld", False)]
+
+
+def test_a_sender_rule_on_a_well_known_name_follows_its_owner():
+    assert check_match(match_history("sender='org.x.Emitter'", [0, 1],
+                                     names=["org.x.Emitter"]).events) == []
+    assert [f.kind for f in check_match(match_history(
+        "sender='org.x.Emitter'", [], names=["org.x.Emitter"]).events)] == \
+        ["match-withheld:sender-name"]
+    assert [f.kind for f in check_match(match_history(
+        "sender='org.x.Other'", [0], names=["org.x.Emitter"]).events)] == \
+        ["match-extra:sender-name"]
 
 
 def test_a_refusal_while_the_nemesis_works_on_the_bus_is_its_doing_a_corruption_is_not():

@@ -71,11 +71,11 @@ def test_quoting():
 
 @pytest.mark.parametrize("rule,spec", [
     ("bogus='1'", True), ("type='bogus'", True), ("arg64='x'", True),
-    ("arg1namespace='a'", True), ("type='signal',type='signal'", True),
+    ("arg1namespace='a'", True), ("type='signal',type='signal'", False),
     ("path='/a',path_namespace='/a'", True), ("member='" + "x" * 1030 + "'", True),
     ("arg0='x", True), ("path='/a/'", True), ("eavesdrop='maybe'", True),
     ("arg0='a',arg0path='/a'", False), ("arg0path='/a',arg0namespace='a'", False),
-    ("type='signal',=", False)])
+    ("type='signal',=", False), ("eavesdrop='true',eavesdrop='false'", False)])
 def test_grammar_refusals(rule: str, spec: bool):
     with pytest.raises(match.RuleError) as e:
         match.parse_rule(rule)
@@ -116,6 +116,10 @@ def test_the_quirks_simulate_dbus_broker_before_and_at_its_fixes():
     oo = match.Signal(":1.1", "/a", "org.x.Y", "A", (("o", "/a/"), ("o", "/z")))
     assert not match.matches(match.parse_rule("arg1path='/a/b'"), oo)
     assert match.matches(match.parse_rule("arg1path='/a/b'"), oo, q)
+    broadcast = match.Signal(":1.1", "/a", "org.x.Y", "A", ())
+    rule = match.parse_rule("destination=':1.9'")
+    assert not match.matches(rule, broadcast)  # a broadcast has no destination
+    assert match.matches(rule, broadcast, frozenset({"destination-ignored"}))
     root = frozenset({"root-namespace-is-root"})
     rule = match.parse_rule("path_namespace='/'")
     assert all(match.matches(rule, match.Signal(":1.1", p, "org.x.Y", "A", ()))
