@@ -1,6 +1,9 @@
 """How far the verdicts can be trusted, measured side by side in one run.
 
-    python benchmarks/triage.py [--minutes M] [--leak-seeds N] [--only NAME ...]
+    python benchmarks/triage.py [--minutes M] [--leak-seeds N] [--only NAME ...] [--keep DIR]
+
+`--keep DIR` keeps the healthy campaigns' crash stores and work dirs there (to read every
+stored finding afterwards); without it they go with a temporary directory.
 
 1. two-crash: the relay with two crash bugs that both die of SIGABRT (`--assert-on-fds 1`,
    `--assert-on-size 4000`), a campaign of 2 minutes: the crash signatures it stored, beside
@@ -91,10 +94,11 @@ def leak(seeds: int) -> None:
           f"per-connection leak: found on 0/{seeds} seeds")
 
 
-def healthy(minutes: float) -> None:
+def healthy(minutes: float, keep: str | None = None) -> None:
     buses = {"dbus-daemon": ["--bus", "dbus-daemon"], "dbus-broker": ["--bus", "dbus-broker"],
              "dbus-daemon behind a trap wrapper": ["--bus-cmd", WRAPPER]}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = keep or scratch
         for name, bus in buses.items():
             summary, store = campaign(bus, minutes * 60, 7, os.path.join(tmp, name[:11]))
             stored = list(store.signatures())
@@ -131,13 +135,14 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--leak-seeds", type=int, default=3)
     p.add_argument("--only", nargs="*", default=["two-crash", "leak", "healthy", "causes"])
+    p.add_argument("--keep", help="keep the healthy campaigns' stores and work dirs here")
     args = p.parse_args()
     if "two-crash" in args.only:
         two_crash()
     if "leak" in args.only:
         leak(args.leak_seeds)
     if "healthy" in args.only:
-        healthy(args.minutes)
+        healthy(args.minutes, args.keep)
     if "causes" in args.only:
         causes()
 
