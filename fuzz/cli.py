@@ -19,7 +19,7 @@ from fuzz.bench.command import cmd_bench
 from fuzz.bus import BusChoice
 from fuzz.bus.factory import BUS_KINDS
 from fuzz.campaign.commands import add_commands as add_campaign_commands
-from fuzz.campaign.commands import cmd_fuzz, cmd_merge, cmd_replay
+from fuzz.campaign.commands import cmd_cmin, cmd_fuzz, cmd_merge, cmd_replay
 from fuzz.campaign.nightly import add_command as add_nightly_command
 from fuzz.campaign.nightly import cmd_nightly
 from fuzz.diff.command import add_command as add_diff_command
@@ -197,7 +197,7 @@ def cmd_operators(_args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "scenarios": cmd_scenarios, "operators": cmd_operators,
-            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "nightly": cmd_nightly,
+            "fuzz": cmd_fuzz, "replay": cmd_replay, "merge": cmd_merge, "cmin": cmd_cmin, "nightly": cmd_nightly,
             "bench": cmd_bench, "diff": cmd_diff}
 
 

@@ -20,6 +20,7 @@ def add_commands(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any)
     fuzz.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
     fuzz.add_argument("--jobs", type=int, default=1, help="parallel workers, each with its own bus")
     fuzz.add_argument("--crashes", default="crashes", help="crash store (default: crashes/)")
+    add_corpus_arguments(fuzz)
     fuzz.add_argument("--shard", default="0/1", help="i/N: run only shard i of N of the seed's"
                                                      " execution indexes (for CI matrices)")
     fuzz.add_argument("--out", default=None, help="work dir (default: runs/fuzz-<seed>)")
@@ -43,8 +44,31 @@ def add_commands(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any)
     replay.add_argument("--out", default=None,
                         help="keep the runs here (default: runs/replay-<signature>)")
 
-    merge = sub.add_parser("merge", help="merge crash stores by signature into the first")
-    merge.add_argument("stores", nargs="+", help="INTO FROM... (crash store directories)")
+    merge = sub.add_parser("merge", help="merge crash stores by signature, or corpora by entry,"
+                                         " into the first")
+    merge.add_argument("stores", nargs="+", help="INTO FROM... (crash stores, or corpus"
+                                                 " directories: all of one kind)")
+
+    cmin = sub.add_parser("cmin", help="keep the fewest corpus entries that show every"
+                                       " stable feature")
+    cmin.add_argument("corpus", help="a corpus directory (fuzz --corpus)")
+    cmin.add_argument("--key", default=None, help="one bus's entries only (a subdirectory name;"
+                                                  " default: every key)")
+    cmin.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+
+
+def add_corpus_arguments(p: Any) -> None:
+    p.add_argument("--corpus", default=None,
+                   help="corpus directory, loaded at start, added to as the campaign learns,"
+                        " shared by campaigns that name the same one (default: corpus/ beside"
+                        " the crash store)")
+    p.add_argument("--no-corpus", action="store_true",
+                   help="start from nothing and keep nothing (no corpus directory)")
+
+
+def corpus_from_args(args: argparse.Namespace) -> str | None:
+    from fuzz.campaign.config import default_corpus
+    return None if args.no_corpus else args.corpus or default_corpus(args.crashes)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -79,7 +103,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     out = args.out or os.path.join("runs", f"fuzz-{seed}-{shard[0]}of{shard[1]}")
     config = CampaignConfig(bus=choice, budget=args.budget, seed=seed, out=out,
-                            crashes=args.crashes, jobs=args.jobs, shard=shard,
+                            crashes=args.crashes, corpus=corpus_from_args(args),
+                            jobs=args.jobs, shard=shard,
                             feedback=not args.no_feedback, minimize=not args.no_minimize,
                             max_execs=args.max_execs, short=args.short, diff=diff)
     stats = run_campaign(config, args)
@@ -97,7 +122,8 @@ def run_campaign(config: Any, args: argparse.Namespace,
 
     c = config
     print(f"busrig fuzz: bus {bus_label(c)}, seed {c.seed}, shard {c.shard[0]}/{c.shard[1]},"
-          f" {c.jobs} job(s), budget {c.budget:g} s, store {c.crashes}, work dir {c.out}",
+          f" {c.jobs} job(s), budget {c.budget:g} s, store {c.crashes},"
+          f" corpus {c.corpus or 'none'}, work dir {c.out}",
           flush=True)
     os.makedirs(c.out, exist_ok=True)
     dashboard = wants_dashboard(args.no_dashboard, args.dashboard)
@@ -194,10 +220,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_FOUND if hits else EXIT_CLEAN
 
 
+def cmd_cmin(args: argparse.Namespace) -> int:
+    from fuzz.campaign import corpus_dir
+    if not corpus_dir.is_corpus(args.corpus):
+        raise InputError(f"{args.corpus}: not a corpus directory (no corpus.json)")
+    names = [args.key] if args.key else corpus_dir.keys(args.corpus)
+    for key in names:
+        if not os.path.isdir(os.path.join(args.corpus, key)):
+            raise InputError(f"{args.corpus}: no key {key!r} (keys: "
+                             f"{', '.join(corpus_dir.keys(args.corpus)) or 'none'})")
+        before, after, features, skipped = corpus_dir.minimize(args.corpus, key, args.dry_run)
+        print(f"{key}: {before} entries -> {after} ({'would keep' if args.dry_run else 'kept'}),"
+              f" covering all {features} stable features; trusts the stored features"
+              f" (queue, latency, process-state and memory buckets are not minimized on)"
+              + "".join(f"\n  skipped {w}" for w in skipped))
+    return EXIT_CLEAN
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
+    from fuzz.campaign import corpus_dir
     from fuzz.campaign.store import CrashStore
     if len(args.stores) < 2:
         raise InputError("merge needs a target store and at least one store to merge into it")
+    corpora = [corpus_dir.is_corpus(p) for p in args.stores[1:]]
+    if any(corpora):
+        if not all(corpora):
+            raise InputError("merge takes crash stores or corpora, not both: "
+                             + ", ".join(p for p, c in zip(args.stores[1:], corpora) if not c)
+                             + " has no corpus.json")
+        for path in args.stores[1:]:
+            new, known, skipped = corpus_dir.merge(args.stores[0], path)
+            print(f"{path}: {new} new corpus entr{'y' if new == 1 else 'ies'}, {known} already"
+                  f" in {args.stores[0]}" + "".join(f"\n  skipped {w}" for w in skipped))
+        return EXIT_CLEAN
     into = CrashStore(args.stores[0])
     for path in args.stores[1:]:
         if not os.path.isdir(path):

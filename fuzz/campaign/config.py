@@ -15,6 +15,7 @@ class CampaignConfig:
     seed: int
     out: str
     crashes: str = "crashes"
+    corpus: str | None = None  # the corpus on disk (fuzz/campaign/corpus_dir.py); None: none
     jobs: int = 1
     shard: tuple[int, int] = (0, 1)
     feedback: bool = True
@@ -43,10 +44,18 @@ class CampaignStats:
     suspicions_confirmed: int = 0
     generated: int = 0
     mutated: int = 0
+    corpus_loaded: int = 0  # entries taken from the corpus on disk (at start and by syncing)
+    corpus_skipped: list[str] = field(default_factory=list)  # "path: why" of unusable entries
+    corpus_written: int = 0
 
     @property
     def execs_per_s(self) -> float:
         return self.executions / self.seconds if self.seconds else 0.0
+
+
+def default_corpus(crashes: str) -> str:
+    """The corpus beside the crash store: crashes/ -> corpus/."""
+    return os.path.join(os.path.dirname(os.path.abspath(crashes)), "corpus")
 
 
 def bus_label(config: CampaignConfig) -> str:

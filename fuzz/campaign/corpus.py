@@ -84,19 +84,31 @@ class Corpus:
     hits: dict[str, int] = field(default_factory=dict)  # feature -> executions that showed it
 
     def observe(self, index: int, scenario: ScenarioTable, result: dict[str, Any],
-                keep: bool) -> frozenset[str]:
+                keep: bool) -> tuple[frozenset[str], CorpusEntry | None]:
         """Count an execution's features; with `keep`, an execution that showed a new one (and
-        after which the bus still served) becomes an entry. Returns the new features."""
+        after which the bus still served) becomes an entry. Returns the new features and the
+        new entry, if one was made."""
         feats = frozenset(result.get("features", []))
         new = feats - self.seen
         self.seen |= feats
         for f in feats:
             self.hits[f] = self.hits.get(f, 0) + 1
         if new and keep and not bus_lost(result):
-            self.entries.append(CorpusEntry(
-                index, scenario, feats, float(result.get("seconds") or UNKNOWN_COST_S),
-                smash=any(is_answer(f) for f in new)))
-        return new
+            entry = CorpusEntry(index, scenario, feats,
+                                float(result.get("seconds") or UNKNOWN_COST_S),
+                                smash=any(is_answer(f) for f in new))
+            self.entries.append(entry)
+            return new, entry
+        return new, None
+
+    def preload(self, scenario: ScenarioTable, features: frozenset[str], seconds: float,
+                index: int) -> None:
+        """An entry another campaign learned (fuzz/campaign/corpus_dir.py): its features count
+        as seen, once, and it may be picked like any other (never smashed: its news is old)."""
+        self.seen |= features
+        for f in features:
+            self.hits[f] = self.hits.get(f, 0) + 1
+        self.entries.append(CorpusEntry(index, scenario, features, seconds))
 
     def pick(self, rng: random.Random) -> CorpusEntry:
         parent = choose_parent(self.entries, self.hits, rng)

@@ -51,6 +51,17 @@ def is_answer(feature: str) -> bool:
     return feature.startswith(ANSWERS)
 
 
+# Features that move with the machine's load rather than with the scenario: the same
+# scenario on a busier machine meets other queue, latency, process-state and memory buckets.
+# A corpus carries the others between campaigns and minimizes on them (fuzz/campaign/
+# corpus_dir.py); these each campaign measures anew.
+LOAD_DEPENDENT = ("queue:", "lat-p99:", "lat-max:", "bus-state:", "rss:")
+
+
+def is_stable(feature: str) -> bool:
+    return not feature.startswith(LOAD_DEPENDENT)
+
+
 def bucket(value: float, base: int = 2) -> int:
     return 0 if value <= 1 else int(math.log2(value) / math.log2(base))
 

@@ -19,6 +19,7 @@ from typing import IO, Any, Callable
 
 from fuzz.campaign.config import CampaignConfig, CampaignStats, bus_label
 from fuzz.campaign.corpus import Corpus
+from fuzz.campaign.corpus_dir import CorpusDir, LoadReport, key_for_choice
 from fuzz.campaign.generate import fit_to_bus, generate, mutate, scenario_rng
 from fuzz.campaign.store import CrashStore
 from fuzz.campaign.trend import REPEAT, TrendWatch
@@ -30,7 +31,8 @@ from fuzz.lifecycle import janitor, signals_raise
 from fuzz.live.state import LiveState
 from fuzz.report.model import Report
 
-WARMUP = 8  # fresh generations before mutation starts (per shard)
+WARMUP = 8  # fresh generations before mutation starts (per shard, without a stored corpus)
+CORPUS_SYNC_S = 10.0  # how often the corpus directory is read for other campaigns' entries
 MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
 FATAL_IN_A_ROW = 3
 
@@ -50,6 +52,9 @@ class Campaign:
                                       f" {config.jobs} job(s)", config.budget)
         self.store = CrashStore(config.crashes)
         self.corpus = Corpus()
+        self.corpus_dir: CorpusDir | None = None
+        self.corpus_synced = 0.0
+        self.loaded_index = 0  # stored entries get indexes -1, -2, ...
         self.stats = CampaignStats()
         self.next_n = 0  # how many of this shard's indexes were handed out
         self.log_path = os.path.join(config.out, "campaign.jsonl")
@@ -69,6 +74,9 @@ class Campaign:
         os.makedirs(self.c.out, exist_ok=True)
         janitor()
         self.started = time.monotonic()
+        if self.c.corpus and self.c.feedback:
+            self.corpus_dir = CorpusDir(self.c.corpus, key_for_choice(self.c.bus, self.c.diff))
+            self._take_stored(self.corpus_dir.load())
         self.workers = Workers(self.c.bus, self.c.jobs, self._on_live, self.workers_stderr,
                                self.c.diff)
         self.triage.attach(self.workers, self.started)
@@ -91,6 +99,8 @@ class Campaign:
                             raise RigError(f"the bus failed {FATAL_IN_A_ROW} times in a row:"
                                            f" {result.get('error')}")
                         self._absorb(result)
+                    if self.corpus_dir and time.monotonic() - self.corpus_synced >= CORPUS_SYNC_S:
+                        self._take_stored(self.corpus_dir.unseen())
                     self.live.maybe_probe()
                     self.progress("tick", self.snapshot())
         finally:
@@ -109,6 +119,22 @@ class Campaign:
         for name in os.listdir(self.c.out):
             if name.startswith(("exec-", "repro-")):
                 shutil.rmtree(os.path.join(self.c.out, name), ignore_errors=True)
+
+    def _take_stored(self, got: LoadReport) -> None:
+        """Entries from the corpus directory: all of them at start, then what other campaigns
+        sharing the directory wrote since."""
+        assert self.corpus_dir is not None
+        self.corpus_synced = time.monotonic()
+        for entry in got.entries:
+            self.loaded_index -= 1
+            self.corpus.preload(entry.scenario, entry.features, entry.seconds, self.loaded_index)
+        self.stats.corpus_loaded += len(got.entries)
+        self.stats.corpus_skipped += got.skipped
+        for why in got.skipped:
+            self.progress("corpus-skip", {"why": why})
+        if got.entries:
+            self.progress("corpus-load", {"entries": len(got.entries), "key": self.corpus_dir.key})
+            self.stats.corpus, self.stats.features = len(self.corpus), len(self.corpus.seen)
 
     def _on_live(self, worker: int, what: str, info: dict[str, Any]) -> None:
         self.live.on_run_event(what, info, f"w{worker}")
@@ -133,7 +159,8 @@ class Campaign:
     def scenario_for(self, index: int, n: int) -> tuple[ScenarioTable, int | None, list[str]]:
         rng = scenario_rng(self.c.seed, index)
         name = f"fuzz-{self.c.seed}-{index}"
-        if self.c.feedback and self.corpus and n >= WARMUP and rng.random() < MUTATE_P:
+        warm = n >= WARMUP or self.stats.corpus_loaded > 0
+        if self.c.feedback and self.corpus and warm and rng.random() < MUTATE_P:
             parent = self.corpus.pick(rng)
             child, applied = mutate(rng, parent.scenario,
                                     [e.scenario for e in self.corpus.entries], name,
@@ -153,7 +180,12 @@ class Campaign:
         self.bus_version = (result.get("bus") or {}).get("version") or self.bus_version
         if result.get("error"):
             self.stats.errors += 1
-        new = self.corpus.observe(index, scenario, result, keep=self.c.feedback)
+        new, entry = self.corpus.observe(index, scenario, result, keep=self.c.feedback)
+        if entry is not None and self.corpus_dir is not None and \
+                self.corpus_dir.add(scenario, entry.features, entry.seconds,
+                                    {"seed": self.c.seed, "index": index,
+                                     "bus": (result.get("bus") or {}).get("version")}):
+            self.stats.corpus_written += 1
         stored = self.triage.absorb(result, scenario)
         # A growth across executions on the reused bus: its case is repeated on one bus.
         for case in self.trend.add(result.get("bus_sample"), scenario):
@@ -197,6 +229,11 @@ class Campaign:
                  or "none",
                  "growth suspicions (confirmed)": f"{s.suspicions} ({s.suspicions_confirmed})",
                  "execution errors": s.errors, "crash store": self.c.crashes,
+                 "corpus directory": (f"{self.c.corpus} ({self.corpus_dir.key}): {s.corpus_loaded}"
+                                      f" entries loaded, {s.corpus_written} written,"
+                                      f" {len(s.corpus_skipped)} skipped"
+                                      + "".join(f"; {w}" for w in s.corpus_skipped[:5]))
+                 if self.corpus_dir else "none",
                  "work dir": self.c.out}
         bus = {"label": bus_label(self.c), "kind": self.c.bus.kind, "version": self.bus_version}
         return Report(kind="campaign", name=f"{bus_label(self.c)} seed {self.c.seed}",
@@ -210,7 +247,9 @@ class Campaign:
                    "mutated": s.mutated, "new_signatures": s.new_signatures,
                    "by_oracle": s.by_oracle, "known_upstream": s.known_upstream,
                    "suspicions": s.suspicions, "suspicions_confirmed": s.suspicions_confirmed,
-                   "store": self.c.crashes}
+                   "store": self.c.crashes, "corpus_dir": self.c.corpus,
+                   "corpus_loaded": s.corpus_loaded, "corpus_written": s.corpus_written,
+                   "corpus_skipped": s.corpus_skipped}
         tmp = os.path.join(self.c.out, "campaign.json.tmp")
         with open(tmp, "w") as f:
             json.dump(summary, f, indent=2)

@@ -15,7 +15,13 @@ import time
 from typing import Any
 
 from fuzz.bus.factory import BusChoice, choice_from_args
-from fuzz.campaign.commands import parse_shard, replay_case, run_campaign
+from fuzz.campaign.commands import (
+    add_corpus_arguments,
+    corpus_from_args,
+    parse_shard,
+    replay_case,
+    run_campaign,
+)
 from fuzz.campaign.store import CrashStore
 from fuzz.errors import EXIT_CLEAN, EXIT_FOUND, InputError, Interrupted, RigError
 from fuzz.report.model import ReportReplay
@@ -29,6 +35,7 @@ def add_command(sub: Any, add_bus_arguments: Any, add_dashboard_arguments: Any) 
     p.add_argument("--budget", type=float, required=True,
                    help="seconds for the whole job (replays first, at most half of it)")
     p.add_argument("--crashes", default="crashes", help="crash store (default: crashes/)")
+    add_corpus_arguments(p)
     p.add_argument("--shard", default="0/1", help="i/N: this job's share of cases and indexes")
     p.add_argument("--out", default="nightly", help="reports and work files (default: nightly/)")
     p.add_argument("--seed", type=int, default=None, help="campaign seed (default: random)")
@@ -126,7 +133,15 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     remaining = round(max(args.budget - (time.monotonic() - started),
                           (1 - REPLAY_SHARE) * args.budget), 1)
     config = CampaignConfig(bus=choice, budget=remaining, seed=seed, out=args.out,
-                            crashes=args.crashes, jobs=args.jobs, shard=shard)
+                            crashes=args.crashes, corpus=corpus_from_args(args),
+                            jobs=args.jobs, shard=shard)
+    if config.corpus and shard[0] == 0:  # once per matrix, before fuzzing: a lean corpus
+        from fuzz.campaign import corpus_dir
+        key = corpus_dir.key_for_choice(choice)
+        if os.path.isdir(os.path.join(config.corpus, key)):
+            before, after, features, _ = corpus_dir.minimize(config.corpus, key)
+            print(f"busrig nightly: corpus {key}: {before} entries -> {after}, covering"
+                  f" {features} stable features", flush=True)
     stats = run_campaign(config, args, replays=replays, kind="nightly")
     errors = [r for r in replays if r.error and not r.error.startswith("not replayed")]
     if errors:

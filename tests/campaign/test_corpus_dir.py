@@ -1,0 +1,140 @@
+"""The corpus on disk: atomic entries, what no longer runs reported and skipped, minimized to
+a cover of its stable features, merged, and resumed by the next campaign, even after the one
+that wrote it was killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fuzz.campaign import corpus_dir as cd
+from fuzz.campaign.features import is_stable
+from tests.campaign.test_campaign_e2e import RELAY, fuzz_args, start_campaign
+from tests.conftest import leftover_processes, run_rig
+
+SCENARIO = {"name": "x", "clients": [{"role": "caller", "ops": 5}]}
+
+
+def scenario(ops: int) -> dict:
+    return {**SCENARIO, "clients": [{"role": "caller", "ops": ops}]}
+
+
+def test_entries_round_trip_and_the_same_scenario_is_one_entry(tmp_path: Path):
+    store = cd.CorpusDir(str(tmp_path), "dbus-daemon-1.14.10")
+    feats = frozenset({"fail:call:org.x.Error", "lat-p99:5", "queue:bus:3"})
+    assert store.add(scenario(5), feats, 1.5, {"seed": 1})
+    assert store.add({**scenario(5), "name": "other"}, feats, 1.0, {"seed": 2}) is None
+    got = cd.CorpusDir(str(tmp_path), "dbus-daemon-1.14.10").load()
+    assert got.skipped == [] and len(got.entries) == 1
+    # Load-dependent buckets are not carried over: the next campaign measures them itself.
+    assert got.entries[0].features == {"fail:call:org.x.Error"}
+    assert not is_stable("lat-p99:5") and is_stable("wire:signal:valid:delivered")
+    assert cd.is_corpus(str(tmp_path))
+
+
+def test_entries_that_no_longer_run_are_named_and_skipped(tmp_path: Path):
+    store = cd.CorpusDir(str(tmp_path), "k")
+    store.add(scenario(5), frozenset({"a:b"}), 1.0, {})
+    folder = tmp_path / "k"
+    (folder / "broken.json").write_text("{not json")
+    (folder / "future.json").write_text(json.dumps({"format": 99}))
+    gone = {"format": cd.FORMAT, "id": "gone", "seconds": 1.0, "features": [],
+            "scenario": {**SCENARIO, "schedule": [{"at": 0.1, "action": "no-such-operator"}]}}
+    (folder / "gone.json").write_text(json.dumps(gone))
+    (folder / ".tmp-cut-short").write_text("{")  # a write a kill cut short
+    got = cd.CorpusDir(str(tmp_path), "k").load()
+    assert len(got.entries) == 1
+    why = {Path(w.split(": ", 1)[0]).name: w.split(": ", 1)[1] for w in got.skipped}
+    assert set(why) == {"broken.json", "future.json", "gone.json"}
+    assert "unreadable" in why["broken.json"] and "format 99" in why["future.json"]
+    assert "no longer runs" in why["gone.json"] and "no-such-operator" in why["gone.json"]
+    assert not (folder / ".tmp-cut-short").exists()
+
+
+def test_cover_keeps_every_feature_with_fewer_cheaper_entries():
+    def entry(eid: str, feats: str, seconds: float) -> cd.StoredEntry:
+        return cd.StoredEntry(eid, scenario(1), frozenset(feats.split()), seconds)
+    entries = [entry("a", "f1 f2", 1.0), entry("b", "f2 f3", 1.0), entry("c", "f1 f2 f3", 1.0),
+               entry("d", "f4", 5.0), entry("e", "f4", 1.0), entry("f", "f1", 0.5)]
+    kept = cd.cover(entries)
+    assert set().union(*(e.features for e in kept)) == {"f1", "f2", "f3", "f4"}
+    assert sorted(e.id for e in kept) == ["c", "e"]
+    assert cd.cover([]) == []
+
+
+def test_cmin_and_merge_on_the_command_line(tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    store_a, store_b = cd.CorpusDir(str(a), "k"), cd.CorpusDir(str(b), "k")
+    store_a.add(scenario(1), frozenset({"f1"}), 1.0, {})
+    store_a.add(scenario(2), frozenset({"f1", "f2"}), 1.0, {})
+    store_b.add(scenario(2), frozenset({"f1", "f2"}), 1.0, {})
+    store_b.add(scenario(3), frozenset({"f3"}), 1.0, {})
+    cd.CorpusDir(str(b), "other").add(scenario(4), frozenset({"f4"}), 1.0, {})
+    merged = run_rig("merge", str(a), str(b))
+    assert merged.returncode == 0 and "2 new corpus entries, 1 already" in merged.stdout
+    assert len(cd.CorpusDir(str(a), "k").load().entries) == 3
+    assert len(cd.CorpusDir(str(a), "other").load().entries) == 1
+    dry = run_rig("cmin", str(a), "--key", "k", "--dry-run")
+    assert "k: 3 entries -> 2 (would keep)" in dry.stdout, dry.stdout + dry.stderr
+    assert len(cd.CorpusDir(str(a), "k").load().entries) == 3
+    done = run_rig("cmin", str(a))
+    assert "k: 3 entries -> 2 (kept), covering all 3" in done.stdout, done.stdout
+    assert len(cd.CorpusDir(str(a), "k").load().entries) == 2
+    crashes = tmp_path / "crashes"
+    crashes.mkdir()
+    mixed = run_rig("merge", str(a), str(b), str(crashes))
+    assert mixed.returncode != 0 and f"{crashes} has no corpus.json" in mixed.stdout + mixed.stderr
+
+
+def test_the_corpus_key_names_the_bus_and_its_version():
+    assert cd.corpus_key("dbus-daemon", "D-Bus Message Bus Daemon 1.14.10") == \
+        "dbus-daemon-1.14.10"
+    assert cd.corpus_key("dbus-broker", "dbus-broker 33") == "dbus-broker-33"
+    one = cd.corpus_key(None, None, "python relay.py", (("X", "1"),))
+    assert one.startswith("command-") and one != cd.corpus_key(None, None, "python relay.py")
+
+
+def summary(work: Path) -> dict:
+    return json.loads((work / "campaign.json").read_text())
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_campaign_leaves_a_corpus_the_next_one_starts_from(tmp_path: Path,
+                                                                     rig_tmp: Path):
+    store, corpus = tmp_path / "crashes", tmp_path / "corpus"
+    proc = start_campaign(store, tmp_path / "work", RELAY, rig_tmp)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it once it has learned a few entries
+        names = [p.name for p in corpus.glob("*/*")] if corpus.exists() else []
+        if sum(n.endswith(".json") for n in names) >= 4 or any(
+                n.startswith(".tmp-") for n in names):
+            break
+        time.sleep(0.01)
+    kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (leftover_processes(str(rig_tmp)) or any(
+            psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE
+            for k in kids)):
+        time.sleep(0.1)
+    keys = cd.keys(str(corpus))
+    assert len(keys) == 1 and keys[0].startswith("command-")
+    stored = cd.CorpusDir(str(corpus), keys[0]).load()
+    assert stored.skipped == [] and stored.entries
+    known = set().union(*(e.features for e in stored.entries))
+    # Resumed: it starts with what the killed one learned; cold: with nothing.
+    resumed = run_rig(*fuzz_args(store, tmp_path / "resumed", 60, RELAY), "--max-execs", "2",
+                      tmpdir=rig_tmp, timeout=200)
+    cold = run_rig(*fuzz_args(store, tmp_path / "cold", 60, RELAY), "--max-execs", "2",
+                   "--no-corpus", tmpdir=rig_tmp, timeout=200)
+    assert resumed.returncode in (0, 1) and cold.returncode in (0, 1), resumed.stdout
+    warm, fresh = summary(tmp_path / "resumed"), summary(tmp_path / "cold")
+    assert warm["corpus_loaded"] == len(stored.entries) and fresh["corpus_loaded"] == 0
+    assert warm["features"] >= len(known) > 0
+    assert warm["features"] > fresh["features"], (warm, fresh)
