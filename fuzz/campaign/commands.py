@@ -64,11 +64,20 @@ def add_corpus_arguments(p: Any) -> None:
                         " the crash store)")
     p.add_argument("--no-corpus", action="store_true",
                    help="start from nothing and keep nothing (no corpus directory)")
+    p.add_argument("--sync-dir", default=None,
+                   help="a directory shared with parallel campaigns (AFL++'s -M/-S model):"
+                        " their corpus (DIR/corpus unless --corpus) and claims, so a"
+                        " signature one found is minimized and stored once")
 
 
 def corpus_from_args(args: argparse.Namespace) -> str | None:
     from fuzz.campaign.config import default_corpus
-    return None if args.no_corpus else args.corpus or default_corpus(args.crashes)
+    if args.no_corpus:
+        return None
+    if args.corpus:
+        return args.corpus
+    return os.path.join(args.sync_dir, "corpus") if args.sync_dir else \
+        default_corpus(args.crashes)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -104,7 +113,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("runs", f"fuzz-{seed}-{shard[0]}of{shard[1]}")
     config = CampaignConfig(bus=choice, budget=args.budget, seed=seed, out=out,
                             crashes=args.crashes, corpus=corpus_from_args(args),
-                            jobs=args.jobs, shard=shard,
+                            sync_dir=args.sync_dir, jobs=args.jobs, shard=shard,
                             feedback=not args.no_feedback, minimize=not args.no_minimize,
                             max_execs=args.max_execs, short=args.short, diff=diff)
     stats = run_campaign(config, args)

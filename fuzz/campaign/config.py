@@ -16,6 +16,7 @@ class CampaignConfig:
     out: str
     crashes: str = "crashes"
     corpus: str | None = None  # the corpus on disk (fuzz/campaign/corpus_dir.py); None: none
+    sync_dir: str | None = None  # shared with other campaigns: their corpus and claims
     jobs: int = 1
     shard: tuple[int, int] = (0, 1)
     feedback: bool = True
@@ -47,6 +48,7 @@ class CampaignStats:
     corpus_loaded: int = 0  # entries taken from the corpus on disk (at start and by syncing)
     corpus_skipped: list[str] = field(default_factory=list)  # "path: why" of unusable entries
     corpus_written: int = 0
+    claimed_elsewhere: dict[str, str] = field(default_factory=dict)  # signature -> who has it
 
     @property
     def execs_per_s(self) -> float:

@@ -36,6 +36,7 @@ from fuzz.campaign.features import is_stable
 
 FORMAT = 1
 MARKER = "corpus.json"
+CLAIM_TTL_S = 3600.0  # how long a claim binds while its holder has stored nothing
 TMP_PREFIX = ".tmp-"
 
 
@@ -192,6 +193,55 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+# --- claims: one shard minimizes a signature ---------------------------------------------
+
+class Claims:
+    """`<sync dir>/claims/<store signature>`: written with O_CREAT|O_EXCL by the first campaign
+    to minimize a new signature, so that campaigns sharing the sync directory (shards on one
+    machine or on a shared filesystem, each with its own crash store or one) store it once.
+
+    A claim binds while its holder may still be at work (younger than CLAIM_TTL_S) or once
+    the holder's store has the case; an older claim whose store never got it (the holder was
+    killed, or its case was removed since) is taken over."""
+
+    def __init__(self, sync_dir: str, who: dict[str, Any]):
+        self.dir = os.path.join(sync_dir, "claims")
+        os.makedirs(self.dir, exist_ok=True)
+        self.who = who
+
+    def take(self, signature: str) -> dict[str, Any] | None:
+        """Claim the signature: None if this campaign now holds it, else the claim another
+        campaign holds."""
+        path = os.path.join(self.dir, signature)
+        mine = {**self.who, "time": round(time.time())}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            claim = self._read(path)
+            if claim is None or self._binds(claim, signature):
+                return claim or {"campaign": "another campaign (its claim is being written)"}
+            _write_atomic(path, mine)  # stale: its holder never stored it
+            return None
+        with os.fdopen(fd, "w") as f:
+            json.dump(mine, f)
+        return None
+
+    def _binds(self, claim: dict[str, Any], signature: str) -> bool:
+        if claim.get("pid") == self.who.get("pid") and claim.get("host") == self.who.get("host"):
+            return False  # this campaign's own
+        stored = os.path.isdir(os.path.join(str(claim.get("store", "")), signature))
+        return stored or time.time() - float(claim.get("time") or 0) < CLAIM_TTL_S
+
+    @staticmethod
+    def _read(path: str) -> dict[str, Any] | None:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
+            return None
 
 
 # --- minimizing and merging ---------------------------------------------------------------

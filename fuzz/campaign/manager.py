@@ -234,6 +234,9 @@ class Campaign:
                                       f" {len(s.corpus_skipped)} skipped"
                                       + "".join(f"; {w}" for w in s.corpus_skipped[:5]))
                  if self.corpus_dir else "none",
+                 "sync directory": (f"{self.c.sync_dir}: {len(s.claimed_elsewhere)} new"
+                                    " signature(s) left to the campaigns that claimed them"
+                                    if self.c.sync_dir else "none"),
                  "work dir": self.c.out}
         bus = {"label": bus_label(self.c), "kind": self.c.bus.kind, "version": self.bus_version}
         return Report(kind="campaign", name=f"{bus_label(self.c)} seed {self.c.seed}",
@@ -249,7 +252,8 @@ class Campaign:
                    "suspicions": s.suspicions, "suspicions_confirmed": s.suspicions_confirmed,
                    "store": self.c.crashes, "corpus_dir": self.c.corpus,
                    "corpus_loaded": s.corpus_loaded, "corpus_written": s.corpus_written,
-                   "corpus_skipped": s.corpus_skipped}
+                   "corpus_skipped": s.corpus_skipped, "sync_dir": self.c.sync_dir,
+                   "claimed_elsewhere": s.claimed_elsewhere}
         tmp = os.path.join(self.c.out, "campaign.json.tmp")
         with open(tmp, "w") as f:
             json.dump(summary, f, indent=2)

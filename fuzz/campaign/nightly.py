@@ -134,7 +134,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
                           (1 - REPLAY_SHARE) * args.budget), 1)
     config = CampaignConfig(bus=choice, budget=remaining, seed=seed, out=args.out,
                             crashes=args.crashes, corpus=corpus_from_args(args),
-                            jobs=args.jobs, shard=shard)
+                            sync_dir=args.sync_dir, jobs=args.jobs, shard=shard)
     if config.corpus and shard[0] == 0:  # once per matrix, before fuzzing: a lean corpus
         from fuzz.campaign import corpus_dir
         key = corpus_dir.key_for_choice(choice)

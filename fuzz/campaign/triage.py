@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from fuzz.campaign.config import CampaignConfig, CampaignStats
+from fuzz.campaign.corpus_dir import Claims
 from fuzz.campaign.generate import to_toml
 from fuzz.campaign.minimize import OutOfTests, minimize_scenario
 from fuzz.campaign.store import CrashStore, NewCase, store_signature
@@ -42,6 +43,10 @@ class Triage:
         self.findings: dict[str, ReportFinding] = {}  # store signature -> what the report says
         # Seen once, then not in any of the fresh reliability runs: not stored, not retried.
         self.unreproduced: set[str] = set()
+        self.claims = Claims(config.sync_dir, {"seed": config.seed, "shard": list(config.shard),
+                                               "pid": os.getpid(), "host": os.uname().nodename,
+                                               "store": os.path.abspath(config.crashes)}) \
+            if config.sync_dir else None
 
     def attach(self, workers: Workers, started: float) -> None:
         """The campaign's workers (reproductions run on them) and when it started (the budget)."""
@@ -91,8 +96,32 @@ class Triage:
             self.stats.known[sig] = self.stats.known.get(sig, 0) + 1
             self.live.finding(sig, f["oracle"], f["title"], new=False)
             return None
+        holder = self.stats.claimed_elsewhere.get(sig) or (
+            self._claimed_by(sig) if self.claims else None)
+        if holder:  # another campaign of the sync dir minimizes and stores it
+            entry = self.findings[sig]
+            if entry.status == NEW:
+                entry.status = KNOWN
+                entry.explanation = f"Minimized and stored by another campaign of the sync" \
+                                    f" directory: {holder}.\n\n{entry.explanation}"
+            self.stats.known_hits += 1
+            self.live.finding(sig, f["oracle"], f["title"], new=False)
+            return None
         self.live.finding(sig, f["oracle"], f["title"], new=True)
         return sig if self._store_new(sig, f, scenario, result, repeat) else None
+
+    def _claimed_by(self, sig: str) -> str | None:
+        """Who holds the claim on a new signature, if another campaign does (then it is
+        remembered); None when this campaign has just taken it."""
+        assert self.claims is not None
+        claim = self.claims.take(sig)
+        if claim is None:
+            return None
+        holder = f"seed {claim.get('seed')} shard {claim.get('shard')} (pid {claim.get('pid')}" \
+                 f" on {claim.get('host')}, store {claim.get('store')})"
+        self.stats.claimed_elsewhere[sig] = holder
+        self.progress("claimed-elsewhere", {"signature": sig, "by": holder})
+        return holder
 
     def _seen(self, sig: str, finding: dict[str, Any]) -> None:
         entry = self.findings.get(sig)

@@ -138,3 +138,48 @@ def test_a_killed_campaign_leaves_a_corpus_the_next_one_starts_from(tmp_path: Pa
     assert warm["corpus_loaded"] == len(stored.entries) and fresh["corpus_loaded"] == 0
     assert warm["features"] >= len(known) > 0
     assert warm["features"] > fresh["features"], (warm, fresh)
+
+
+def test_a_claim_binds_while_its_holder_works_or_once_it_stored_the_case(tmp_path: Path):
+    store = tmp_path / "store1"
+    first = cd.Claims(str(tmp_path), {"seed": 1, "pid": 1, "host": "h", "store": str(store)})
+    second = cd.Claims(str(tmp_path), {"seed": 2, "pid": 2, "host": "h"})
+    assert first.take("crash-x-command") is None
+    assert second.take("crash-x-command")["seed"] == 1
+    assert first.take("crash-x-command") is None  # its own
+    assert second.take("other-command") is None
+    # An hour later: the claim binds if its holder stored the case, else it is taken over.
+    old = tmp_path / "claims" / "crash-x-command"
+    old.write_text(json.dumps({**json.loads(old.read_text()), "time": time.time() - 7200}))
+    (store / "crash-x-command").mkdir(parents=True)
+    assert second.take("crash-x-command")["seed"] == 1
+    (store / "crash-x-command").rmdir()
+    assert second.take("crash-x-command") is None
+    assert json.loads(old.read_text())["seed"] == 2
+
+
+@pytest.mark.timeout(400)
+def test_two_campaigns_with_one_sync_dir_store_a_signature_once(tmp_path: Path, rig_tmp: Path):
+    """The same seed on both: the same first scenarios, so both meet the relay's crash at
+    about the same moment; the claim decides which one minimizes and stores it."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT, rig_env
+    sync = tmp_path / "sync"
+    procs = [subprocess.Popen(
+        [sys.executable, str(ROOT / "rig.py"), "fuzz", "--bus-cmd", f"{RELAY} --crash-on-fds 1",
+         "--budget", "45", "--seed", "2", "--jobs", "1", "--crashes", str(tmp_path / f"store{i}"),
+         "--out", str(tmp_path / f"work{i}"), "--sync-dir", str(sync), "--no-dashboard"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=rig_env(rig_tmp),
+        cwd=ROOT) for i in (0, 1)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    stores = [set(p.name for p in (tmp_path / f"store{i}").iterdir() if not p.name.startswith("."))
+              for i in (0, 1)]
+    crash = [s for s in stores[0] | stores[1] if s.startswith("crash-")]
+    assert crash, outputs
+    for sig in stores[0] | stores[1]:
+        assert (sig in stores[0]) != (sig in stores[1]), (sig, outputs)
+        assert (sync / "claims" / sig).exists()
+    claimed = [summary(tmp_path / f"work{i}")["claimed_elsewhere"] for i in (0, 1)]
+    assert any(set(crash) & set(c) for c in claimed), (claimed, outputs)
+    assert (sync / "corpus" / "corpus.json").exists()
