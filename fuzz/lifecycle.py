@@ -34,9 +34,25 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def default_signals() -> None:
+    """Every signal back to its default action and none blocked. Ignored signals survive
+    exec: a rig started as a background job of a non-interactive shell ignores SIGINT and
+    SIGQUIT (POSIX, "Asynchronous Lists"), and a bus inheriting that would outlive the SIGINT
+    of a restart-bus and look like a bus that shuts down badly."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass  # signals the kernel does not let a process handle
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def child_preexec() -> None:
-    """preexec_fn for bus processes: die with the rig, own process group."""
+    """preexec_fn for bus processes: die with the rig, own process group, default signal
+    actions."""
     parent = os.getppid()
+    default_signals()
     die_with_parent()
     # The parent may have died between fork and prctl; then nobody would ever signal us.
     if os.getppid() != parent:

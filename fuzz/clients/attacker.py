@@ -15,7 +15,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from jeepney import DBusAddress, HeaderFields, new_method_call, new_signal
+from jeepney import DBusAddress, DBusErrorResponse, HeaderFields, new_method_call, new_signal
 from jeepney.auth import AuthenticationError
 from jeepney.bus_messages import message_bus
 from jeepney.low_level import Parser
@@ -39,6 +39,9 @@ def run_attack(journal: Journal, address_path: str, kind: str, params: dict[str,
     except (OSError, ConnectionError, TimeoutError, AuthenticationError) as e:
         journal.write("ok", "attack", kind=kind, outcome="connection-error",
                       error=f"{type(e).__name__}: {e}")
+    except DBusErrorResponse as e:  # the bus refused a connection's Hello (LimitsExceeded)
+        journal.write("ok", "attack", kind=kind, outcome="connection-error",
+                      error=f"{e.name}: {' '.join(map(str, e.data))}")
     else:
         journal.write("ok", "attack", kind=kind, **summary)
     finally:

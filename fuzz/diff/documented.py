@@ -144,8 +144,9 @@ RULES = (
     DocRule("wire-unknown-type", "a message type above 4: the specification says to ignore"
             " it; dbus-daemon answers AccessDenied, dbus-broker drops it",
             "D-Bus Specification, Message Format (message types)", _wire_trait("unknown-type")),
-    DocRule("wire-field-10", "header field 10 of a type other than o: dbus-daemon knows it as"
-            " CONTAINER_INSTANCE and refuses the message, dbus-broker ignores an unknown field",
+    DocRule("wire-field-10", "header field 10 of a type other than o, or twice: dbus-daemon"
+            " knows it as CONTAINER_INSTANCE and refuses the message, dbus-broker ignores an"
+            " unknown field",
             "dbus dbus/dbus-marshal-header.c _dbus_header_field_types", _wire_trait("field-10")),
     DocRule("wire-daemon-limits", "a message over dbus-daemon's max_message_size (32 MiB) or"
             " max_message_unix_fds (16) against dbus-broker's 128 MiB and per-uid fd quota",

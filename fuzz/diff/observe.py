@@ -17,7 +17,11 @@ from typing import Iterable, Sequence
 from fuzz.history import COMPLETIONS, Event
 from fuzz.history import ops
 from fuzz.oracles.facts import died_dumping
-from fuzz.oracles.wire import DAEMON_DEFAULT_MAX_MESSAGE, DAEMON_DEFAULT_MESSAGE_FDS
+from fuzz.oracles.wire import (
+    DAEMON_DEFAULT_MAX_MESSAGE,
+    DAEMON_DEFAULT_MESSAGE_FDS,
+    daemon_field10_problem,
+)
 
 # Operations whose outcome says nothing about the bus, or only about timing.
 _ATTACKER = re.compile(r"^(attacker\.\d+) \(pid \d+\) attacks: ([\w-]+)")
@@ -53,8 +57,7 @@ def _wire_traits(e: Event) -> str:
         traits.append("unrequested-reply")
     if isinstance(sent.get("type"), int) and sent["type"] > 4:
         traits.append("unknown-type")
-    field10 = (sent.get("fields") or {}).get("10")
-    if field10 and field10[0] != "o":
+    if daemon_field10_problem(sent.get("fields") or {}, case):
         traits.append("field-10")
     if (e.get("size") or 0) > DAEMON_DEFAULT_MAX_MESSAGE or \
             int(case.get("fds", 0)) > DAEMON_DEFAULT_MESSAGE_FDS:

@@ -49,14 +49,20 @@ def check_match(events: Sequence[Event]) -> list[Finding]:
     return findings
 
 
-# dbus-broker parses the eavesdrop key for BecomeMonitor only and refuses it in AddMatch,
-# 'false' included (src/bus/match.c match_keys_assign(): "we never support eavesdropping, nor
-# do we allow such filters to be parsed"); the specification lets a bus restrict
-# eavesdrop='true' rules ("Match Rules", eavesdrop).
-BROKER_NO_EAVESDROP = ("dbus-broker src/bus/match.c match_keys_assign()",
-                       "dbus-broker refuses the eavesdrop key in AddMatch: it does not"
-                       " implement eavesdropping (the specification lets a bus restrict"
-                       " eavesdrop='true' rules)")
+def _eavesdrop_refusal(rule: match.Rule, error: str, bus: str) -> str | None:
+    """Why refusing this eavesdrop rule is documented behaviour (None: it is not): the
+    specification lets any bus keep eavesdrop='true' rules to privileged connections ("Match
+    Rules", eavesdrop: dbus-daemon's policy answers AccessDenied); dbus-broker refuses the key
+    in AddMatch, 'false' included (src/bus/match.c match_keys_assign(): "we never support
+    eavesdropping, nor do we allow such filters to be parsed")."""
+    if rule.get("eavesdrop") == "true" and error.endswith("AccessDenied"):
+        return ("The specification lets a bus restrict eavesdrop='true' rules to privileged"
+                " connections (D-Bus Specification, Match Rules, eavesdrop)")
+    if bus == "dbus-broker" and rule.get("eavesdrop") is not None and \
+            error.endswith("MatchRuleInvalid"):
+        return ("dbus-broker refuses the eavesdrop key in AddMatch: it does not implement"
+                " eavesdropping (dbus-broker src/bus/match.c match_keys_assign())")
+    return None
 
 
 def _judge(e: Event, sent: Event, bus: str) -> list[Finding]:
@@ -76,12 +82,11 @@ def _judge(e: Event, sent: Event, bus: str) -> list[Finding]:
             return []  # taken where the specification is silent: no reference to hold it to
         rule = None  # refused: its unicast signals still arrive
     if rule is not None and error is not None:
-        if bus == "dbus-broker" and rule.get("eavesdrop") is not None and \
-                str(error).endswith("MatchRuleInvalid"):
-            source, why = BROKER_NO_EAVESDROP
+        excuse = _eavesdrop_refusal(rule, str(error), bus)
+        if excuse:
             return [_finding(e, "low", "rule-refused:eavesdrop", f"{bus} refused an eavesdrop"
                              " rule (documented)", f"rule {text!r} has the eavesdrop key and"
-                             f" AddMatch answered {error}. {why} ({source}).", by_policy=True)]
+                             f" AddMatch answered {error}. {excuse}.", by_policy=True)]
         return [_finding(e, "medium", f"rule-refused:{rule.key_classes()}",
                          f"the bus refused a valid match rule ({error})",
                          f"rule {text!r} follows the specification's grammar; AddMatch"

@@ -71,9 +71,22 @@ class Excuse:
     evidence: Callable[[Case], str | None]  # what in the case shows it applies (None: not)
 
 
+def daemon_field10_problem(fields: dict[str, Any], case: dict[str, Any]) -> str | None:
+    """What makes dbus-daemon refuse header field 10, which it knows as CONTAINER_INSTANCE
+    (one OBJECT_PATH), in a message sent with these fields (the `sent` summary's) from this
+    case table: another type, or the field twice (a known field given twice is invalid:
+    "Message Format"); None when neither."""
+    f = (fields or {}).get("10")
+    if f and f[0] != "o":
+        return f"field 10 carried type {f[0]!r}"
+    twice = [m for m in (case or {}).get("mutations") or []
+             if m.get("name") == "unknown-field" and m.get("code") == 10 and m.get("twice")]
+    return "field 10 was given twice" if twice else None
+
+
 def _field10_not_path(c: Case) -> str | None:
-    f = c.sent_field(10)
-    return f"field 10 carried type {f[0]!r}" if f is not None and f[0] != "o" else None
+    return daemon_field10_problem((c.event.get("sent") or {}).get("fields") or {},
+                                  c.event.get("case") or {})
 
 
 def _over_daemon_limit(c: Case) -> str | None:
@@ -104,8 +117,8 @@ EXCUSES: tuple[Excuse, ...] = (
            "dbus dbus/dbus-protocol.h DBUS_HEADER_FIELD_CONTAINER_INSTANCE,"
            " dbus/dbus-marshal-header.c _dbus_header_field_types",
            "dbus-daemon 1.13 and later knows header field 10 as CONTAINER_INSTANCE, of type"
-           " o, and refuses a message where it has another type; the specification lists"
-           " field 10 as unknown (to be ignored)", _field10_not_path),
+           " o, and refuses a message where it has another type or appears twice; the"
+           " specification lists field 10 as unknown (to be ignored)", _field10_not_path),
     Excuse("valid-refused", "dbus-daemon", "dbus-daemon(1), <limit name=\"max_message_size\">;"
            " bus/config-parser.c (default 32 MiB)",
            "dbus-daemon disconnects a peer that sends a message over max_message_size",

@@ -146,3 +146,27 @@ def test_interrupted_rig_cleans_up_and_keeps_history(bus: str, sig: signal.Signa
     assert len(history) > 100
     assert '"op":"abort"' in "".join(history)
     assert "interrupted" in stderr or "Interrupted" in stderr
+
+
+def _ignore_interrupts() -> None:
+    # What a non-interactive shell does for a job started with `&` (POSIX "Asynchronous
+    # Lists"): the rig starts with SIGINT and SIGQUIT ignored, and ignored stays through exec.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
+@pytest.mark.timeout(60)
+def test_the_bus_starts_with_default_signal_actions_whatever_the_rig_inherited(
+        tmp_path: Path, rig_tmp: Path):
+    """A restart-bus with SIGINT must end dbus-daemon (it does not handle SIGINT): a bus that
+    inherited the rig's ignored SIGINT would outlive it and be reported as ending badly."""
+    scenario = tmp_path / "sigint.toml"
+    scenario.write_text('name = "sigint"\nclients = [{ role = "service" }]\nschedule = [{ at ='
+                        ' 0.2, action = "restart-bus", signal = "SIGINT", down = 0.01 }]\n'
+                        '[bound]\nduration = 3.0\n')
+    proc = subprocess.run([sys.executable, str(ROOT / "rig.py"), "run", str(scenario), "--bus",
+                           "dbus-daemon", "--out", str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=50, env=rig_env(rig_tmp), cwd=ROOT,
+                          preexec_fn=_ignore_interrupts)
+    assert "exited (SIGINT)" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "FINDING" not in proc.stdout, proc.stdout

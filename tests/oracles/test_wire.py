@@ -72,6 +72,10 @@ def test_daemon_field_10_excuse_needs_the_field():
     as_path = summary(fields={**FIELDS, "10": ["o", "'/x'"]})
     assert kinds(wire(outcome="disconnected", sent=as_path))[0][1] is False
     assert kinds(wire("dbus-broker", outcome="disconnected", sent=with_field))[0][1] is False
+    twice = {"fds": 0, "mutations": [{"name": "unknown-field", "code": 10, "sig": "o",
+                                      "value": "'/x'", "twice": True}]}
+    assert kinds(wire(outcome="disconnected", sent=as_path, case=twice)) == \
+        [("valid-refused", True)]
     # A driver call is a valid message too: the same excuse, the same evidence.
     assert kinds(wire(outcome="disconnected", kind="driver", sent=with_field)) == \
         [("driver-call-refused", True)]
@@ -202,6 +206,13 @@ def test_unicast_signals_reach_their_destination_and_no_one_else_but_eavesdroppe
     assert judged("member='A',eavesdrop='false'", [], [to_other], bus="dbus-daemon",
                   error="org.freedesktop.DBus.Error.MatchRuleInvalid") == \
         [("rule-refused:exact", False)]  # eavesdrop='false' is the default behaviour
+    # Any bus may keep eavesdropping to privileged connections (the specification).
+    assert judged("member='A',eavesdrop='true'", [], [to_other], bus="dbus-daemon",
+                  error="org.freedesktop.DBus.Error.AccessDenied") == \
+        [("rule-refused:eavesdrop", True)]
+    assert judged("member='A'", [], [to_other], bus="dbus-daemon",
+                  error="org.freedesktop.DBus.Error.AccessDenied") == \
+        [("rule-refused:exact", False)]
     # A refused rule still leaves the listener its own unicast signals.
     assert judged("bogus='1'", [], [to_me], error="org.freedesktop.DBus.Error."
                   "MatchRuleInvalid") == [("unicast-withheld", False)]
