@@ -53,7 +53,38 @@ def _stalls(events: Sequence[Event], facts: Facts) -> list[tuple[int, int, Event
     return out
 
 
+# Errors that say "try again", and the calls a bus writes to its peers with: one injected into
+# the bus while the sentinel's ping waited may have made the bus give up writing to it.
+TRANSIENT_ERRNOS = frozenset({"ENOBUFS", "ENOMEM", "EAGAIN", "EINTR"})
+SEND_SYSCALLS = frozenset({"sendmsg", "sendmmsg", "sendto", "write", "writev"})
+
+
+def _send_error_during(events: Sequence[Event], start: int, end: int) -> Event | None:
+    """A transient error the nemesis made the bus's own send fail with over [start, end]."""
+    return next((e for e in events if e.op == "inject" and start <= e.time <= end
+                 and e.get("syscall") in SEND_SYSCALLS and e.get("errno") in TRANSIENT_ERRNOS),
+                None)
+
+
+def _cut_off(facts: Facts, start: int, end: int, ping: Event, injected: Event) -> Finding:
+    errno = injected.get("errno")
+    return Finding(
+        oracle="hang", severity="high", kind=f"sentinel-cut-off-under-injected:{errno}",
+        title=f"the bus stopped answering a client after a transient {errno}",
+        explanation=f"The sentinel's GetId round trip went unanswered for"
+                    f" {(end - start) / 1e9:.1f} s (limit {facts.hang_after_ns / 1e9:.1f} s);"
+                    f" {(injected.time - start) / 1e6:.0f} ms after it was sent the nemesis"
+                    f" made the bus's {injected.get('syscall')} fail with {errno}, an error"
+                    " that says 'try again'. The bus then wrote nothing more to the sentinel:"
+                    " it gave up on the connection rather than retrying, so the sentinel saw"
+                    " silence, not a disconnection (the bus itself went on running).",
+        evidence=(ping.index, injected.index))
+
+
 def _judge(events: Sequence[Event], facts: Facts, start: int, end: int, ping: Event) -> Finding:
+    injected = _send_error_during(events, start, start + facts.hang_after_ns)
+    if injected is not None:
+        return _cut_off(facts, start, end, ping, injected)
     samples = [e for e in events if e.op == "proc" and str(e.get("target", "")).startswith("bus")
                and start <= e.time <= end]
     snapshot = next((e for e in events if e.op == "hang-snapshot" and e.time >= start), None)

@@ -58,6 +58,14 @@ KNOWN: tuple[KnownBehaviour, ...] = (
         " the connection and closes it, so a transient ENOBUFS drops the peer",
         "scenarios/syscall_send_enobufs.toml"),
     KnownBehaviour(
+        "broker-sendmmsg-enobufs", "dbus-broker", ("1", "37"), "hang",
+        "sentinel-cut-off-under-injected:ENOBUFS",
+        "dbus-broker src/dbus/socket.c socket_dispatch_write()",
+        "dbus-broker treats ENOBUFS from sendmmsg() like a broken peer: it hangs up the"
+        " connection's output (socket_hangup_output) and writes nothing more to it, so a"
+        " transient ENOBUFS silences the peer",
+        "scenarios/syscall_send_enobufs.toml"),
+    KnownBehaviour(
         "broker-f805f41-arg-index-0", "dbus-broker", ("1", "36"), "match",
         "match-as-if:arg-index-0", "bus1/dbus-broker commit f805f41 (fixed in v37)",
         "dbus-broker before v37 checks the type of argument 0, not of argument N, when"

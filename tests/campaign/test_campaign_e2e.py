@@ -124,6 +124,18 @@ def start_campaign(store: Path, work: Path, bus_cmd: str, rig_tmp: Path) -> subp
                             env=rig_env(rig_tmp), cwd=ROOT)
 
 
+def sigkill_and_wait(proc: subprocess.Popen, rig_tmp: Path) -> None:
+    """SIGKILL the campaign and give its janitor up to 15 s to clean up after it."""
+    kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and (leftover_processes(str(rig_tmp))
+                                           or any(psutil.pid_exists(k) and psutil.Process(k).status()
+                                                  != psutil.STATUS_ZOMBIE for k in kids)):
+        time.sleep(0.1)
+
+
 @pytest.mark.timeout(300)
 def test_store_survives_sigkill(tmp_path: Path, rig_tmp: Path):
     store, work = tmp_path / "crashes", tmp_path / "work"
@@ -140,14 +152,7 @@ def test_store_survives_sigkill(tmp_path: Path, rig_tmp: Path):
         if any((store / n / "meta.json").exists() for n in names if not n.startswith(".")):
             break
         time.sleep(0.01)
-    kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (leftover_processes(str(rig_tmp))
-                                           or any(psutil.pid_exists(k) and psutil.Process(k).status()
-                                                  != psutil.STATUS_ZOMBIE for k in kids)):
-        time.sleep(0.1)
+    sigkill_and_wait(proc, rig_tmp)
     assert leftover_processes(str(rig_tmp)) == []
     # Whatever the moment, the store is valid: every visible entry is complete.
     before = CrashStore(str(store))

@@ -5,16 +5,14 @@ that wrote it was killed."""
 from __future__ import annotations
 
 import json
-import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from fuzz.campaign import corpus_dir as cd
 from fuzz.campaign.features import is_stable
-from tests.campaign.test_campaign_e2e import RELAY, fuzz_args, start_campaign
+from tests.campaign.test_campaign_e2e import RELAY, fuzz_args, sigkill_and_wait, start_campaign
 from tests.conftest import leftover_processes, run_rig
 
 SCENARIO = {"name": "x", "clients": [{"role": "caller", "ops": 5}]}
@@ -115,14 +113,8 @@ def test_a_killed_campaign_leaves_a_corpus_the_next_one_starts_from(tmp_path: Pa
                 n.startswith(".tmp-") for n in names):
             break
         time.sleep(0.01)
-    kids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and (leftover_processes(str(rig_tmp)) or any(
-            psutil.pid_exists(k) and psutil.Process(k).status() != psutil.STATUS_ZOMBIE
-            for k in kids)):
-        time.sleep(0.1)
+    sigkill_and_wait(proc, rig_tmp)
+    assert leftover_processes(str(rig_tmp)) == []
     keys = cd.keys(str(corpus))
     assert len(keys) == 1 and keys[0].startswith("command-")
     stored = cd.CorpusDir(str(corpus), keys[0]).load()

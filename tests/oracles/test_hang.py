@@ -68,3 +68,20 @@ def test_a_pause_made_by_the_nemesis_is_no_hang_but_a_later_stall_is():
     assert h.kinds(check_hang) == []
     stalled(h).wait(3).add("rig", "info", "traffic-end")
     assert len(h.kinds(check_hang)) == 1
+
+
+def test_a_sentinel_cut_off_by_a_transient_send_error_is_named_by_it():
+    """dbus-broker hangs up a connection's output on ENOBUFS: the sentinel then waits for
+    ever although the bus goes on. The injected error, inside the ping's wait, names it."""
+    h = stalled(H()).wait(0.01)
+    h.add("inject.9", "ok", "inject", syscall="sendmmsg", errno="ENOBUFS", n=1)
+    sample(h.wait(3)).add("sentinel.0", "info", "ping", seq=1, reason="timeout")
+    assert h.kinds(check_hang) == ["sentinel-cut-off-under-injected:ENOBUFS"]
+    from fuzz.oracles.known import mark_known
+    assert all(f.known for f in mark_known(check_hang(h.events), "dbus-broker", "dbus-broker 33"))
+    # An error that says the peer is gone, or one on reading, is not this.
+    for syscall, errno in (("sendmmsg", "ECONNRESET"), ("recvmsg", "ENOBUFS")):
+        h = stalled(H()).wait(0.01)
+        h.add("inject.9", "ok", "inject", syscall=syscall, errno=errno, n=1)
+        sample(h.wait(3)).add("sentinel.0", "info", "ping", seq=1, reason="timeout")
+        assert h.kinds(check_hang) == ["blocked:in the kernel at do_epoll_wait"]
