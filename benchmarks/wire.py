@@ -6,8 +6,9 @@
 `--reach` prints, for each bug class of tests/wire/test_reachability.py, the worst first draw
 over that many seeds (no bus: generation alone).
 
-For each bus and each generator, N messages (default 2000) go to a private bus the rig
-starts (`rig.py run` with one scenario), and the benchmark prints:
+For each bus and each generator, N messages (default 2000; for the grammar, a tenth of them
+from `driver-state`, the driver calls that change the bus) go to a private bus the rig starts
+(`rig.py run` with one scenario), and the benchmark prints:
 
 - messages generated per second (drawing and building the bytes alone, no bus);
 - the share of messages the bus took (delivered, answered) and refused (error, disconnect);
@@ -74,9 +75,14 @@ def run(scenario: dict, bus: str, out: str, timeout: float) -> list[dict]:
 
 
 def grammar(bus: str, n: int, out: str) -> dict:
+    # A tenth of the budget on the driver calls that change the bus (driver-state), beside.
+    state = n // 10
     sc = {"name": "bench_wire", "clients": [{"role": "service"}],
-          "schedule": [{"at": 0.2, "action": "wire", "seed": 11, "count": n,
-                        "duration": 60.0 + n * 0.2}], "bound": {"duration": 70 + n * 0.2}}
+          "schedule": [{"at": 0.2, "action": "wire", "seed": 11, "count": n - state,
+                        "duration": 60.0 + n * 0.2}] + (
+              [{"at": 0.2, "action": "driver-state", "seed": 11, "count": state,
+                "duration": 60.0 + n * 0.2}] if state else []),
+          "bound": {"duration": 70 + n * 0.2}}
     events = run(sc, bus, out, timeout=200 + n * 0.3)
     says = _log_classes(events)
     rows = []
