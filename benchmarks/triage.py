@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -100,7 +101,10 @@ def healthy(minutes: float, keep: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = keep or scratch
         for name, bus in buses.items():
-            summary, store = campaign(bus, minutes * 60, 7, os.path.join(tmp, name[:11]))
+            # One directory per target (the wrapper's name starts like dbus-daemon's: a shared
+            # store would make the daemon's findings known hits of the wrapper's campaign).
+            slug = re.sub(r"[^A-Za-z0-9]+", "-", name)
+            summary, store = campaign(bus, minutes * 60, 7, os.path.join(tmp, slug))
             stored = list(store.signatures())
             print(f"healthy {name}, {minutes:g} min: {summary['execs']} executions,"
                   f" {len(stored)} stored finding(s) (goal 0): "
