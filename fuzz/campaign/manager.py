@@ -31,7 +31,7 @@ from fuzz.lifecycle import janitor, signals_raise
 from fuzz.live.state import LiveState
 from fuzz.report.model import Report
 
-WARMUP = 8  # fresh generations before mutation starts (per shard, without a stored corpus)
+WARMUP = 8  # fresh generations before mutation starts (per shard; a stored corpus too)
 CORPUS_SYNC_S = 10.0  # how often the corpus directory is read for other campaigns' entries
 MUTATE_P = 0.8  # afterwards: chance an execution mutates a corpus entry
 FATAL_IN_A_ROW = 3
@@ -159,8 +159,7 @@ class Campaign:
     def scenario_for(self, index: int, n: int) -> tuple[ScenarioTable, int | None, list[str]]:
         rng = scenario_rng(self.c.seed, index)
         name = f"fuzz-{self.c.seed}-{index}"
-        warm = n >= WARMUP or self.stats.corpus_loaded > 0
-        if self.c.feedback and self.corpus and warm and rng.random() < MUTATE_P:
+        if self.c.feedback and self.corpus and n >= WARMUP and rng.random() < MUTATE_P:
             parent = self.corpus.pick(rng)
             child, applied = mutate(rng, parent.scenario,
                                     [e.scenario for e in self.corpus.entries], name,
