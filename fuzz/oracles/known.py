@@ -73,6 +73,14 @@ KNOWN: tuple[KnownBehaviour, ...] = (
         " broadcasts are withheld from or sent past rules on a later argument",
         "scenarios/wire_match_rules.toml"),
     KnownBehaviour(
+        "broker-match-destination-ignored", "dbus-broker", ("1", "37"), "match",
+        "match-as-if:destination-ignored",
+        "dbus-broker src/bus/match.c match_keys_match_metadata() (found by busrig; related:"
+        " bus1/dbus-broker#232)",
+        "dbus-broker keeps a match rule's destination key but never compares it, so a rule"
+        " naming a destination also takes broadcasts",
+        "scenarios/wire_match_rules.toml"),
+    KnownBehaviour(
         "broker-309-root-path-namespace", "dbus-broker", ("1", "37"), "match",
         "match-as-if:root-namespace-is-root",
         "bus1/dbus-broker#309 (open; fix proposed in #471)",

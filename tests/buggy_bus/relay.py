@@ -280,6 +280,9 @@ class Relay:
 
     def close(self, pair: Pair) -> None:
         pair.closed = True
+        for fd in pair.down_fds:  # a message cut short by the close: its fds go with it
+            os.close(fd)
+        pair.down_fds = []
         if self.args.leak_per_connection:  # touched pages: resident, not just reserved
             self.kept.append(os.urandom(self.args.leak_per_connection * 1024))
         for s in (pair.client, pair.upstream):
@@ -307,14 +310,19 @@ class Relay:
                 os.close(fd)
             self.close(pair)
             return
-        try:
-            if direction == "up":
-                self.watch_up(pair, data)
-                send_all(pair.upstream, data, fds)
-            else:
-                pair.down += data
-                pair.down_fds += fds
+        if direction == "down":
+            # Held until their message is whole: a message longer than one read brings its
+            # fds with its first part (forward_down closes them once delivered).
+            pair.down += data
+            pair.down_fds += fds
+            try:
                 self.forward_down(pair)
+            except OSError:
+                self.close(pair)
+            return
+        try:
+            self.watch_up(pair, data)
+            send_all(pair.upstream, data, fds)
         except OSError:
             self.close(pair)
         finally:
@@ -365,7 +373,11 @@ class Relay:
                 return
             msg, pair.down = pair.down[:n], pair.down[n:]
             fds, pair.down_fds = pair.down_fds, []
-            self.deliver(pair, msg, fds)
+            try:
+                self.deliver(pair, msg, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
 
     def deliver(self, pair: Pair, msg: bytes, fds: list[int]) -> None:
         a = self.args
