@@ -43,8 +43,8 @@ def check_match(events: Sequence[Event]) -> list[Finding]:
             if judged and not any(f.kind.startswith(("match-extra", "unicast-leaked"))
                                   for f in judged) and (
                     facts.interfered_during(e.time - CASE_SPAN_NS, e.time)
-                    or not facts.bus_up_during(e.time, e.time)):
-                continue  # a refusal or a withheld signal while the nemesis worked on the bus
+                    or not facts.bus_serving_during(e.time, e.time)):
+                continue  # the nemesis's doing, or a symptom of a crash or hang (its oracle's)
             findings += judged
     return findings
 

@@ -235,8 +235,10 @@ def check_wire(events: Sequence[Event]) -> list[Finding]:
         f = _judge(c, facts.bus_kind)
         t = c.event.time
         if f is not None and f.kind.split(":")[0] not in ALWAYS and (
-                facts.interfered_during(t - CASE_SPAN_NS, t) or not facts.bus_up_during(t, t)):
-            continue  # a refusal or a loss while the nemesis worked on the bus is its doing
+                facts.interfered_during(t - CASE_SPAN_NS, t) or not facts.bus_serving_during(t, t)):
+            # A refusal or a loss while the nemesis worked on the bus is its doing; one just
+            # before the bus died or hung is that crash's or hang's, reported by its oracle.
+            continue
         if f is not None:
             findings.append(f)
     return findings

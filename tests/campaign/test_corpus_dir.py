@@ -107,10 +107,12 @@ def test_a_killed_campaign_leaves_a_corpus_the_next_one_starts_from(tmp_path: Pa
     store, corpus = tmp_path / "crashes", tmp_path / "corpus"
     proc = start_campaign(store, tmp_path / "work", RELAY, rig_tmp)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # kill it once it has learned a few entries
+    # Kill it once it has learned a few entries, or in the middle of writing one after the
+    # first (a temporary file beside a complete entry).
+    while time.monotonic() < deadline:
         names = [p.name for p in corpus.glob("*/*")] if corpus.exists() else []
-        if sum(n.endswith(".json") for n in names) >= 4 or any(
-                n.startswith(".tmp-") for n in names):
+        whole = sum(n.endswith(".json") for n in names)
+        if whole >= 4 or whole >= 1 and any(n.startswith(".tmp-") for n in names):
             break
         time.sleep(0.01)
     sigkill_and_wait(proc, rig_tmp)

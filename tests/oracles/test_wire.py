@@ -242,3 +242,15 @@ def test_a_refusal_while_the_nemesis_works_on_the_bus_is_its_doing_a_corruption_
     assert kinds(under_fault(outcome="disconnected")) == []
     assert kinds(under_fault(outcome="delivered", received=summary(body="x"))) == \
         [("altered-in-transit:body", False)]
+
+
+def test_a_refusal_just_before_the_bus_died_is_the_crash_s_not_the_wire_oracle_s():
+    """The relay aborts on the first fd message: its sender is disconnected, and that is the
+    crash, reported once by the crash oracle, not a valid message refused."""
+    h = wire(outcome="disconnected")
+    assert kinds(h) == [("valid-refused:method_call", False)]
+    h.wait(0.2).add("rig", "info", "bus-exit", code=None, signal="SIGABRT", log_tail="")
+    assert kinds(h) == []
+    corrupted = wire(outcome="delivered", received=summary(body="x"))
+    corrupted.wait(0.2).add("rig", "info", "bus-exit", code=None, signal="SIGABRT", log_tail="")
+    assert kinds(corrupted) == [("altered-in-transit:body", False)]
