@@ -119,7 +119,8 @@ def _shrink_messages(sc: ScenarioTable, test: Callable[[ScenarioTable], bool]) -
                         b["schedule"][i]["cases"][j]))])
         elif step.get("action") == "match":
             rules, signals = match.step_draw(step)
-            best = _explicit(best, i, rule_list=rules, signal_list=signals)
+            best = _explicit(best, i, rule_list=rules, signal_list=signals, seed=None,
+                             rules=None, signals=None, invalid=None)
             rules = ddmin(rules, lambda rs: bool(rs) and test(_explicit(best, i, rule_list=rs)))
             best = _explicit(best, i, rule_list=rules)
             signals = ddmin(signals, lambda ss: test(_explicit(best, i, signal_list=ss)))
