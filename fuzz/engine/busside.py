@@ -166,12 +166,12 @@ class BusSide:
         else stop it and record its exit."""
         if self.bus is None:
             return
-        self.record_log()
+        output = self.record_log()
         if keep:
             assert self.pool is not None
             self.pool.release(keep=True)
             return
-        if not self.exit_recorded and self.bus.alive() and not self._dying():
+        if not self.exit_recorded and self.bus.alive() and not self._dying(output):
             self.rig.write("info", "bus-stop")
         self.bus.stop()
         if not self.exit_recorded:
@@ -179,29 +179,18 @@ class BusSide:
         if self.pool is not None:
             self.pool.release(keep=False)
 
-    def _dying(self) -> bool:
+    def _dying(self, output: str) -> bool:
         """A bus that printed a crash report during this run and is still alive is on its
         way out (a Python relay unwinding its traceback, a sanitizer writing its report):
         wait up to DYING_GRACE_S for it to end by itself, so its death is recorded as the
-        crash it is and not as the rig's stop."""
+        crash it is and not as the rig's stop. `output`: what it printed during this run."""
         assert self.bus is not None
-        if parse_crash(self._run_output()) is None:
+        if parse_crash(output) is None:
             return False
         deadline = time.monotonic() + DYING_GRACE_S
         while time.monotonic() < deadline and self.bus.alive():
             time.sleep(0.05)
         return not self.bus.alive()
-
-    def _run_output(self, max_bytes: int = BUS_LOG_BYTES) -> str:
-        """What the bus printed during this run (its log since the run began), at most the
-        last `max_bytes`."""
-        assert self.bus is not None
-        try:
-            with open(self.bus.log_path, "rb") as f:
-                f.seek(max(self.log_offset, file_size(self.bus.log_path) - max_bytes))
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
 
     def reusable(self, actions: list[str], hung: bool) -> bool:
         """A pooled bus goes on to the next execution only if this one left it untouched."""
@@ -211,11 +200,19 @@ class BusSide:
             return False
         return not any(a in TAINTING_ACTIONS for a in actions)
 
-    def record_log(self) -> None:
+    def record_log(self) -> str:
         """What the bus logged during this run, for the oracles whose excuses need the bus's
-        own words (dbus-broker's quota lines): the last BUS_LOG_BYTES of it."""
+        own words (dbus-broker's quota lines): the last BUS_LOG_BYTES of it, recorded and
+        returned."""
         assert self.bus is not None
-        self.rig.write("info", "bus-log", lines=self._run_output().splitlines()[-BUS_LOG_LINES:])
+        try:
+            with open(self.bus.log_path, "rb") as f:
+                f.seek(max(self.log_offset, file_size(self.bus.log_path) - BUS_LOG_BYTES))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            text = ""
+        self.rig.write("info", "bus-log", lines=text.splitlines()[-BUS_LOG_LINES:])
+        return text
 
     # --- measurements --------------------------------------------------------------------
 

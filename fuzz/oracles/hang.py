@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from fuzz.history import SENTINEL, Event
-from fuzz.oracles.facts import Facts, read_facts
+from fuzz.oracles.facts import TRANSIENT_ERRNOS, Facts, read_facts
 from fuzz.oracles.finding import Finding
 
 SPINNING_CPU = 0.9  # share of one CPU over the stall
@@ -53,9 +53,8 @@ def _stalls(events: Sequence[Event], facts: Facts) -> list[tuple[int, int, Event
     return out
 
 
-# Errors that say "try again", and the calls a bus writes to its peers with: one injected into
-# the bus while the sentinel's ping waited may have made the bus give up writing to it.
-TRANSIENT_ERRNOS = frozenset({"ENOBUFS", "ENOMEM", "EAGAIN", "EINTR"})
+# The calls a bus writes to its peers with: a transient error (facts.TRANSIENT_ERRNOS) injected
+# into one while the sentinel's ping waited may have made the bus give up writing to it.
 SEND_SYSCALLS = frozenset({"sendmsg", "sendmmsg", "sendto", "write", "writev"})
 
 
